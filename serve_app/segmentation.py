@@ -1,0 +1,97 @@
+"""Word segmentation: Unicode default word boundaries (UAX #29), plus a dictionary for Chinese.
+
+A word is a segment between default word boundaries that holds at least one alphabetic or
+numeric character (Rust's `char::is_alphanumeric`). Boundaries come from the Rust
+`unicode-segmentation` crate through `unicode-segmentation-rs` (Unicode 17.0 tables in 1.0.0;
+Python 3.11's `unicodedata` is 14.0). Lone surrogates are never part of a word: they separate
+words.
+"""
+
+from collections.abc import Callable
+from functools import cache
+
+import regex
+from unicode_segmentation_rs import split_word_bounds, unicode_words
+
+__all__ = ["han_words", "segments", "warm_up", "whitespace_words", "words"]
+
+_SURROGATE = regex.compile(r"[\ud800-\udfff]")
+# Letters and numbers only: radicals and other Han-script symbols stay with UAX #29, so the
+# dictionary never sees (and never returns) punctuation.
+_HAN_RUN = regex.compile(r"([\p{Han}&&[\p{L}\p{N}]]+)", flags=regex.V1)
+
+
+def _without_surrogates(text: str) -> str:
+    # U+FFFD has Word_Break=Other and is not alphanumeric, exactly like a lone surrogate.
+    replaced: str = _SURROGATE.sub("\ufffd", text)
+    return replaced
+
+
+def whitespace_words(text: str) -> list[str]:
+    """`str.split()`, as the original script counted, but a lone surrogate separates words."""
+    if not text.isascii():
+        try:
+            text.encode()  # ~1 GB/s; cheaper than a regex scan for surrogates
+        except UnicodeEncodeError:
+            text = _SURROGATE.sub(" ", text)
+    return text.split()
+
+
+def segments(text: str) -> list[str]:
+    """All the pieces between default word boundaries, words or not."""
+    try:
+        return split_word_bounds(text)
+    except UnicodeEncodeError:  # only lone surrogates make a str unencodable as UTF-8
+        pieces: list[str] = []
+        start = 0
+        for piece in split_word_bounds(_without_surrogates(text)):
+            pieces.append(text[start : start + len(piece)])  # the original, surrogates kept
+            start += len(piece)
+        return pieces
+
+
+def words(text: str) -> list[str]:
+    try:
+        return unicode_words(text)
+    except UnicodeEncodeError:
+        return unicode_words(_without_surrogates(text))
+
+
+@cache
+def _jieba_cut() -> Callable[[str], list[str]]:
+    # rjieba builds its dictionary when imported (~0.1 s): once per process, on first use.
+    import rjieba
+
+    cut: Callable[[str], list[str]] = rjieba.cut
+    return cut
+
+
+def warm_up() -> None:
+    """Load the Chinese dictionary now rather than on the first request."""
+    _jieba_cut()("物流很快")
+    unicode_words("warm up")
+
+
+def han_words(text: str) -> list[str]:
+    """UAX #29 words, except that runs of Han characters are cut by the jieba dictionary."""
+    if text.isascii():
+        return words(text)
+    parts = _HAN_RUN.split(text)
+    if len(parts) == 1:
+        return words(text)
+    try:
+        return _han_words(parts)
+    except UnicodeEncodeError:
+        return _han_words([_without_surrogates(part) for part in parts])
+
+
+def _han_words(parts: list[str]) -> list[str]:
+    cut = _jieba_cut()
+    found = unicode_words(parts[0]) if parts[0] else []
+    # split() with one group alternates: other, han, other, han, ..., other
+    pairs = iter(parts[1:])
+    for han, other in zip(pairs, pairs, strict=True):
+        found += cut(han)
+        if other:
+            found += unicode_words(other)
+    return found
