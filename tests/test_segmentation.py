@@ -4,15 +4,16 @@ import pytest
 import regex
 
 from serve_app import segmentation
+from tests.support import ensure_debian_file
 
 WORD_BREAK_TEST = Path("/usr/share/unicode/auxiliary/WordBreakTest.txt")
 _ALPHANUMERIC = regex.compile(r"[\p{Alphabetic}\p{N}]")
 
 
-def _conformance_cases() -> list[tuple[str, list[str]]]:
+def _conformance_cases(path: Path) -> list[tuple[str, list[str]]]:
     """(text, expected segments) per line: hex code points between ÷ (break) and × (no break)."""
     cases = []
-    for line in WORD_BREAK_TEST.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue
@@ -30,9 +31,7 @@ def _conformance_cases() -> list[tuple[str, list[str]]]:
 
 @pytest.fixture(scope="module")
 def conformance_cases() -> list[tuple[str, list[str]]]:
-    if not WORD_BREAK_TEST.exists():
-        pytest.skip(f"{WORD_BREAK_TEST} is missing: install Debian's unicode-data")
-    return _conformance_cases()
+    return _conformance_cases(ensure_debian_file(str(WORD_BREAK_TEST), "unicode-data"))
 
 
 def test_segments_agree_with_unicode_word_break_test(

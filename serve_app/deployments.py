@@ -1,0 +1,134 @@
+"""TextCleaner and WordCounter: thin Serve deployments over the pure core.
+
+Every method takes a list of texts, so one handle call can carry many requests (the ingress
+batches real-time requests and sends bulk records in chunks): Serve's per-call overhead is
+what dominates on a small machine, not the text work. Options come either as one value for
+the whole list or as one value per text.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from ray import serve
+
+from serve_app import cleaning, counting
+from serve_app.metrics import DeploymentMetrics
+from serve_app.summary import Summary
+
+T = TypeVar("T")
+
+
+def _per_text(options: T | Sequence[T], n: int) -> Sequence[T]:
+    if isinstance(options, list | tuple):
+        if len(options) != n:
+            raise ValueError(f"got {len(options)} option sets for {n} texts")
+        return options
+    return [options] * n  # type: ignore[list-item]
+
+
+def _node_id() -> str:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # outside Ray (unit tests): there is no node
+        return os.uname().nodename
+
+
+@serve.deployment
+class TextCleaner:
+    def __init__(self) -> None:
+        self._metrics = DeploymentMetrics()
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        # No tunables yet beyond what the options carry; kept so serve_config.yaml's
+        # user_config can grow without a code change to the wiring.
+        self._config = dict(config)
+
+    def clean(
+        self, texts: list[str], options: cleaning.CleanOptions | Sequence[cleaning.CleanOptions]
+    ) -> list[str]:
+        per_text = _per_text(options, len(texts))
+        with self._metrics.timed(len(texts), sum(map(len, texts))):
+            return [cleaning.clean(text, opts) for text, opts in zip(texts, per_text, strict=True)]
+
+    def check_health(self) -> None:
+        # A wedged replica cannot run even this: Serve restarts it.
+        if cleaning.clean(" ok ") != "ok":
+            raise RuntimeError("cleaning core answers wrongly")
+
+
+@serve.deployment
+class WordCounter:
+    def __init__(self) -> None:
+        # Load the dictionary segmenter now, once per replica, not on the first request.
+        counting.warm_up()
+        self._metrics = DeploymentMetrics()
+        self._node_id = _node_id()
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        self._config = dict(config)
+
+    def count(
+        self, texts: list[str], options: counting.CountOptions | Sequence[counting.CountOptions]
+    ) -> list[dict[str, Any]]:
+        per_text = _per_text(options, len(texts))
+        with self._metrics.timed(len(texts), sum(map(len, texts))):
+            return [
+                _counts_dict(counting.count(text, opts))
+                for text, opts in zip(texts, per_text, strict=True)
+            ]
+
+    def analyze(
+        self,
+        cleaned: list[str],
+        options: counting.CountOptions | Sequence[counting.CountOptions],
+    ) -> list[dict[str, Any]]:
+        """Count already-cleaned texts and return the full analysis, text included."""
+        per_text = _per_text(options, len(cleaned))
+        with self._metrics.timed(len(cleaned), sum(map(len, cleaned))):
+            return [
+                {"text": text, "char_count": len(text), **_counts_dict(counting.count(text, opts))}
+                for text, opts in zip(cleaned, per_text, strict=True)
+            ]
+
+    def analyze_chunk(
+        self,
+        cleaned: list[str],
+        options: counting.CountOptions,
+        *,
+        include: frozenset[str] | None,
+    ) -> tuple[list[dict[str, Any]] | None, dict[str, Any], str]:
+        """Analyze one bulk chunk: per-record results (only the `include`d fields; None for none)
+        and the chunk's partial summary, reduced from the full (untruncated) counts."""
+        summary = Summary()
+        results: list[dict[str, Any]] | None = [] if include is None or include else None
+        with self._metrics.timed(len(cleaned), sum(map(len, cleaned))):
+            for text, (counts, full) in zip(
+                cleaned, counting.count_with_full(cleaned, options), strict=True
+            ):
+                char_count = len(text)
+                summary.add_result(
+                    char_count=char_count, word_count=counts.word_count, word_counts=full
+                )
+                if results is not None:
+                    row = {"text": text, "char_count": char_count, **_counts_dict(counts)}
+                    results.append(
+                        row if include is None else {k: v for k, v in row.items() if k in include}
+                    )
+        return results, summary.to_state(), self._node_id
+
+    def check_health(self) -> None:
+        if counting.count("ok ok").word_count != 2:
+            raise RuntimeError("counting core answers wrongly")
+
+
+def _counts_dict(counts: counting.WordCounts) -> dict[str, Any]:
+    return {
+        "word_count": counts.word_count,
+        "unique_words": counts.unique_words,
+        "word_counts": counts.word_counts,
+    }

@@ -1,0 +1,225 @@
+"""The public contract: request and response models shared by the API, the CLI and the tests.
+
+The option models mirror the pure core's frozen dataclasses field for field (a test keeps
+them in step) and convert with `to_core()`, so the core never imports pydantic.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from serve_app import cleaning, counting
+
+
+def _no_lone_surrogates(text: str) -> str:
+    # JSON's "\ud800" decodes to a lone surrogate, which no UTF-8 response can carry.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"text contains a lone surrogate (U+{ord(text[exc.start]):04X}) at position {exc.start}"
+        ) from None
+    return text
+
+
+Text = Annotated[
+    str,
+    AfterValidator(_no_lone_surrogates),
+    Field(description="The text to process (any Unicode; lone surrogates are rejected)."),
+]
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+class CleanOptions(BaseModel):
+    """How to clean a text. Every field is optional; the defaults are the standard preset."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"urls": "mask", "emoji": "remove", "max_repeat": 3}]},
+    )
+
+    preset: Literal["standard", "minimal"] = Field(
+        "standard",
+        description='"minimal" is seed-compatible: exactly text.replace("\\n", " ").strip(), '
+        "whatever the other options say.",
+    )
+    normalize: Literal["NFC", "NFKC"] | None = Field("NFC", description="Unicode normalization.")
+    fix_encoding: bool = Field(True, description="Repair mojibake (UTF-8 read as Latin-1/cp1252).")
+    strip_html: bool = Field(True, description="Remove HTML tags and decode entities.")
+    urls: Literal["keep", "remove", "mask"] = Field(
+        "keep", description=f'URLs: keep, remove, or replace with "{cleaning.URL_MASK}".'
+    )
+    emails: Literal["keep", "remove", "mask"] = Field(
+        "keep",
+        description=f'E-mail addresses: keep, remove, or replace with "{cleaning.EMAIL_MASK}".',
+    )
+    emoji: Literal["keep", "remove"] = Field("keep", description="Keep or remove emoji.")
+    fullwidth_alnum: bool = Field(
+        True,
+        description="Full-width Latin letters, digits and the ideographic space to half-width; "
+        "CJK punctuation is never touched.",
+    )
+    lowercase: bool = Field(False, description="Lower-case the cleaned text.")
+    max_repeat: int | None = Field(
+        None, ge=1, description="Squash a run of one character longer than N to N (null: off)."
+    )
+
+    def to_core(self) -> cleaning.CleanOptions:
+        return cleaning.CleanOptions(**self.model_dump())
+
+
+class CountOptions(BaseModel):
+    """How to split a text into words and count them."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [{"tokenizer": "auto", "stopwords": ["en", "zh"], "top_k": 5}]
+        },
+    )
+
+    tokenizer: Literal["auto", "unicode", "whitespace"] = Field(
+        "auto",
+        description="unicode: UAX #29 word boundaries; auto: unicode plus dictionary segmentation "
+        "of Chinese; whitespace: str.split(), seed-compatible.",
+    )
+    lowercase: bool = Field(True, description="Case-fold words before counting.")
+    stopwords: list[Literal["en", "zh"]] | None = Field(
+        None, description="Drop the stop words of these languages."
+    )
+    min_length: int = Field(1, ge=1, description="Ignore words shorter than this (characters).")
+    top_k: int | None = Field(
+        None, ge=1, description="Return only the K most frequent words (null: all)."
+    )
+
+    def to_core(self) -> counting.CountOptions:
+        data = self.model_dump()
+        if data["stopwords"] is not None:
+            data["stopwords"] = tuple(data["stopwords"])
+        return counting.CountOptions(**data)
+
+
+_REVIEW = "物流很快，包装很好！<b>Great</b> value, would buy again 👍"
+
+
+class CleanRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": _REVIEW, "options": {"urls": "mask"}}]},
+    )
+
+    text: Text
+    options: CleanOptions = Field(default_factory=lambda: CleanOptions())
+
+
+class CleanResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"text": "物流很快，包装很好！Great value, would buy again 👍", "char_count": 40}
+            ]
+        }
+    )
+
+    text: str = Field(description="The cleaned text.")
+    char_count: int = Field(description="len() of the cleaned text, in code points.")
+
+
+class CountRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": "物流很快，物流也很好 fast fast", "options": {}}]},
+    )
+
+    text: Text
+    options: CountOptions = Field(default_factory=lambda: CountOptions())
+
+
+class CountResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "word_count": 6,
+                    "unique_words": 4,
+                    "word_counts": {"物流": 2, "fast": 2, "很快": 1, "很好": 1},
+                }
+            ]
+        }
+    )
+
+    word_count: int = Field(description="Words counted (after stop words and min_length).")
+    unique_words: int = Field(description="Distinct words.")
+    word_counts: dict[str, int] = Field(
+        description="Word -> count, most frequent first, ties in order of first occurrence "
+        "(whitespace tokenizer without top_k: first-occurrence order, as the seed script)."
+    )
+
+
+class AnalyzeRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"text": _REVIEW, "clean": {}, "count": {"stopwords": ["en", "zh"]}},
+                {
+                    "text": "seed  compatible\ntext",
+                    "clean": {"preset": "minimal"},
+                    "count": {"tokenizer": "whitespace", "lowercase": False},
+                },
+            ]
+        },
+    )
+
+    text: Text
+    clean: CleanOptions = Field(default_factory=lambda: CleanOptions())
+    count: CountOptions = Field(default_factory=lambda: CountOptions())
+
+
+class AnalyzeResponse(CleanResponse, CountResponse):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "物流很快，包装很好！Great value",
+                    "char_count": 21,
+                    "word_count": 5,
+                    "unique_words": 5,
+                    "word_counts": {"物流": 1, "很快": 1, "包装": 1, "很好": 1, "great": 1},
+                }
+            ]
+        }
+    )
+
+
+class BatchOptions(BaseModel):
+    """The `options` query parameter of /v1/batch, as URL-encoded JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    clean: CleanOptions = Field(default_factory=lambda: CleanOptions())
+    count: CountOptions = Field(default_factory=lambda: CountOptions())
+
+
+class BatchSummary(BaseModel):
+    records: int
+    ok: int
+    failed: int
+    total_chars: int
+    total_words: int
+    unique_words: int
+    top_words: list[tuple[str, int]]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    deployments: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    detail: Any = Field(description="What is wrong with the request.")
