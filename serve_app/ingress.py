@@ -92,6 +92,23 @@ def _include_fields(include: str | None) -> frozenset[str] | None:
     return fields
 
 
+def _parse_batch_options(raw: str | None) -> BatchOptions:
+    if raw is None:
+        return BatchOptions()
+    try:
+        return BatchOptions.model_validate_json(raw)
+    except ValidationError as exc:
+        raise HTTPException(
+            422,
+            [
+                {"loc": ["query", "options", *err["loc"]], "msg": err["msg"], "type": err["type"]}
+                for err in exc.errors(include_url=False, include_context=False)
+            ],
+        ) from None
+
+
+# Everything the routes use is defined above: @serve.deployment pickles the class as soon as
+# it is decorated, and names defined later in this module would be missing on the replicas.
 @serve.deployment
 @serve.ingress(api)
 class Ingress:
@@ -239,6 +256,7 @@ class Ingress:
                     max_record_bytes=settings.max_record_bytes,
                     max_decompressed_bytes=settings.max_decompressed_bytes,
                 ),
+                content_encoding=request.headers.get("content-encoding"),
             )
         except records.UnsupportedMediaType as exc:
             raise HTTPException(415, str(exc)) from None
@@ -290,18 +308,3 @@ class Ingress:
                 yield orjson.dumps({"error": str(exc)}) + b"\n"
 
         return StreamingResponse(body(), media_type="application/x-ndjson")
-
-
-def _parse_batch_options(raw: str | None) -> BatchOptions:
-    if raw is None:
-        return BatchOptions()
-    try:
-        return BatchOptions.model_validate_json(raw)
-    except ValidationError as exc:
-        raise HTTPException(
-            422,
-            [
-                {"loc": ["query", "options", *err["loc"]], "msg": err["msg"], "type": err["type"]}
-                for err in exc.errors(include_url=False, include_context=False)
-            ],
-        ) from None
