@@ -18,6 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
+from starlette.types import Receive, Scope, Send
 
 from serve_app import __version__, cleaning, counting, records
 from serve_app.batch_stream import BatchLimits, ChunkResult, UploadTooLarge, stream_batch
@@ -90,6 +91,18 @@ def _include_fields(include: str | None) -> frozenset[str] | None:
             '"all" or "none"',
         )
     return fields
+
+
+class DuplexStreamingResponse(StreamingResponse):
+    """Streams results while the request body is still being read.
+
+    Starlette's StreamingResponse watches for a disconnect by calling receive() itself, which
+    would take the upload's remaining body chunks away from the batch reader and hang it.
+    A client that goes away is noticed anyway: sending to it fails and ends the stream.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stream_response(send)
 
 
 def _parse_batch_options(raw: str | None) -> BatchOptions:
@@ -307,4 +320,4 @@ class Ingress:
                 # Too late for a status code: say it in the stream, as a last line.
                 yield orjson.dumps({"error": str(exc)}) + b"\n"
 
-        return StreamingResponse(body(), media_type="application/x-ndjson")
+        return DuplexStreamingResponse(body(), media_type="application/x-ndjson")
