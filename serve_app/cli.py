@@ -128,9 +128,12 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from serve_app.manifest import RAYSERVICE_PATH, render, stale_diff
+    from serve_app.manifest import RAYSERVICE_PATH, render, render_serve_config, stale_diff
 
     config = Path(args.config).read_text(encoding="utf-8")
+    if args.serve_config:
+        sys.stdout.write(render_serve_config(config))
+        return 0
     out = Path(args.out) if args.out else RAYSERVICE_PATH
     if args.check:
         committed = out.read_text(encoding="utf-8") if out.exists() else None
@@ -144,6 +147,16 @@ def _manifest(args: argparse.Namespace) -> int:
     out.write_text(render(config), encoding="utf-8")
     print(f"wrote {out}")
     return 0
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    # loadtests/ is not part of the installed package; it sits beside serve_app/ in a checkout.
+    try:
+        from loadtests.run import run
+    except ImportError:
+        print("cleanserve loadtest needs a source checkout (loadtests/ beside serve_app/)")
+        return 2
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,7 +198,26 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if --out is stale"
     )
+    manifest.add_argument(
+        "--serve-config",
+        action="store_true",
+        help="print only the cluster-sized Serve config, for `serve deploy` without KubeRay",
+    )
     manifest.set_defaults(run=_manifest)
+
+    loadtest = commands.add_parser(
+        "loadtest",
+        help="Locust load test (source checkout): service, replica chart, thresholds",
+        description="Headless Locust run; results (CSV, HTML, PNG) in results/loadtest-*/.",
+    )
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "loadtests" / "run.py").is_file():
+        if str(checkout) not in sys.path:
+            sys.path.append(str(checkout))
+        from loadtests.run import add_arguments
+
+        add_arguments(loadtest)
+    loadtest.set_defaults(run=_loadtest)
     return parser
 
 

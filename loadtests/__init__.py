@@ -1,0 +1,1 @@
+"""Load tests: Locust traffic, load profiles, the headless runner and its report."""

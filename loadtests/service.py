@@ -1,0 +1,131 @@
+"""Run `cleanserve up` as a child process in its own session, for the length of a load test.
+
+Its own process, because Locust's gevent monkey-patching and Ray must never share one; its own
+session, so a Ctrl-C in the terminal reaches the runner only, and the runner stops the service
+in order: SIGTERM to the pid it started (`cleanserve up` then ends Ray, Serve and HAProxy), wait,
+and only then end by pid whatever of that session is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    port: int = 8000
+    dashboard_port: int = 8265
+    haproxy_metrics_port: int = 9101
+    haproxy_stats_port: int = 8404
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def end_session(sid: int, timeout_s: float = 15.0) -> list[int]:
+    """End, by pid, what is left of process session `sid`: SIGTERM, then SIGKILL."""
+    procs = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getsid(proc.pid) == sid:
+                procs.append(proc)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    return [proc.pid for proc in procs]
+
+
+@contextlib.contextmanager
+def started_service(
+    ports: Ports, *, log: Path, config: Path | None = None, ready_timeout_s: float = 300.0
+) -> Iterator[str]:
+    """Start the service, wait for /healthz, yield its URL; stop it on the way out."""
+    for port in (ports.port, ports.dashboard_port):
+        if port_in_use(port):
+            raise ServiceError(
+                f"port {port} is already in use: stop what listens there, choose other ports, "
+                "or pass --url to test a running service"
+            )
+    cmd = [
+        sys.executable, "-m", "serve_app.cli", "up",
+        "--port", str(ports.port),
+        "--dashboard-port", str(ports.dashboard_port),
+        "--haproxy-metrics-port", str(ports.haproxy_metrics_port),
+        "--haproxy-stats-port", str(ports.haproxy_stats_port),
+    ]  # fmt: skip
+    if config is not None:
+        cmd += ["--config", str(config)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{ports.port}"
+    try:
+        _wait_ready(proc, url, log, ready_timeout_s)
+        yield url
+    finally:
+        stop(proc)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise ServiceError(f"`cleanserve up` exited ({proc.returncode}):\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"the service did not become healthy in {timeout_s:.0f} s:\n{_tail(log)}"
+            )
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                return
+        time.sleep(1.0)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    # `cleanserve up` ends what it started; this only catches what outlived it.
+    end_session(proc.pid)
