@@ -22,16 +22,16 @@ step can undo, and the pass repeats (bounded) until the text is settled. Every p
 from __future__ import annotations
 
 import functools
-import html
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from html.entities import html5
 from typing import Any, Literal
 
 import ftfy
 import regex
+
+from serve_app import markup
 
 __all__ = ["EMAIL_MASK", "URL_MASK", "CleanOptions", "clean", "clean_many"]
 
@@ -102,8 +102,8 @@ def _pipeline(options: CleanOptions) -> Step:
     # whitespace runs or long repeats.
     unsettled: list[Callable[[str], bool]] = []
     if options.strip_html:
-        steps.append(_strip_html)
-        unsettled.append(_html_unsettled)
+        steps.append(markup.strip_html)
+        unsettled.append(markup.html_unsettled)
     if options.fix_encoding:
         steps.append(_fix_mojibake)
         unsettled.append(_changes(_fix_mojibake))
@@ -176,192 +176,6 @@ def _join_pair(match: re.Match[str]) -> str:
 
 def _drop_invisible(text: str) -> str:
     return _INVISIBLE.sub("", text)
-
-
-# --- HTML --------------------------------------------------------------------------------------
-# Only known element names count as tags, so "<3", "a < b", "<great>" and "<me@x.com>" stay text.
-# A tag runs to the first ">" (as in HTML5, "<" inside is just a character). Removing markup can
-# join "<b" and "r>" into a new tag, so the scanner re-checks each seam: one pass reaches the state
-# a second pass would leave alone, in linear time.
-
-_TAG_NAMES = frozenset(
-    """
-a abbr acronym address area article aside audio b base basefont bdi bdo big blink blockquote body
-br button canvas caption center cite code col colgroup data datalist dd del details dfn dialog
-dir div dl dt em embed fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6
-head header hgroup hr html i iframe img input ins kbd label legend li link main map mark marquee
-menu meta meter nav nobr noembed noframes noscript object ol optgroup option output p param picture
-plaintext pre progress q rp rt ruby s samp script search section select slot small source span
-strike strong style sub summary sup svg table tbody td template textarea tfoot th thead time title
-tr track tt u ul var video wbr xmp
-""".split()
-)
-# Names are checked against the set afterwards: an alternation of 120 names costs 4 us per "<".
-_MARKUP_START = re.compile(
-    r"<(?:(?P<comment>!--)|![A-Za-z\[]|\?[A-Za-z]|/?(?P<name>[A-Za-z][A-Za-z0-9-]{0,63}+)(?=[\s/>]))",
-    re.ASCII,
-)
-_PROBE = 68  # longer than any markup start: "</" + 64-character name + lookahead
-# The end of already-emitted text that could still become a markup start once text follows it.
-_PENDING = re.compile(r"<(?:!-?|\?|/?(?:[A-Za-z][A-Za-z0-9-]{0,63})?)\Z", re.ASCII)
-_PENDING_LAST = frozenset("<!-?/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_RAW_TEXT_CLOSE = {
-    name: re.compile(rf"</{name}(?=[\s/>])", re.IGNORECASE | re.ASCII)
-    for name in ("script", "style")
-}
-
-
-def _strip_tags(text: str) -> str:
-    if "<" not in text:
-        return text
-    kept: list[tuple[int, int]] = []  # spans of text, never empty; slicing waits for the end
-    pos = scan = 0
-    stop = text.rfind(">") + 1  # markup needs a ">" after its start
-    absent: set[str] = set()  # closers known to be missing from the rest of the text
-    while (start := _MARKUP_START.search(text, scan, stop)) is not None:
-        if not _is_markup(start):
-            scan = start.start() + 1
-            continue
-        end = _markup_end(text, start, start.end(), absent)
-        if end < 0:  # no ">" left, so no later "<" can start markup either
-            break
-        if start.start() > pos:
-            kept.append((pos, start.start()))
-        pos = scan = _rejoin(kept, text, end, absent)
-    if pos == 0:
-        return text
-    kept.append((pos, len(text)))
-    return "".join([text[a:b] for a, b in kept])
-
-
-def _is_markup(start: re.Match[str]) -> bool:
-    name = start["name"]
-    return name is None or "-" in name or name.lower() in _TAG_NAMES  # "-": custom elements
-
-
-def _markup_end(text: str, start: re.Match[str], after: int, absent: set[str]) -> int:
-    if start["comment"] and "-->" not in absent:
-        close = text.find("-->", after)
-        if close >= 0:
-            return close + 3
-        absent.add("-->")
-    gt = text.find(">", after)
-    if gt < 0:
-        return -1
-    name = (start["name"] or "").lower()
-    if name in _RAW_TEXT_CLOSE and not start[0].startswith("</") and name not in absent:
-        close_tag = _RAW_TEXT_CLOSE[name].search(text, gt + 1)
-        close_gt = -1 if close_tag is None else text.find(">", close_tag.end())
-        if close_gt >= 0:
-            return close_gt + 1
-        absent.add(name)
-    return gt + 1
-
-
-def _rejoin(kept: list[tuple[int, int]], text: str, pos: int, absent: set[str]) -> int:
-    while kept and text[kept[-1][1] - 1] in _PENDING_LAST:
-        pending = _PENDING.search(_tail(kept, text, _PROBE))
-        if pending is None:
-            break
-        start = _MARKUP_START.match(pending[0] + text[pos : pos + _PROBE])
-        if start is None or not _is_markup(start):
-            break
-        end = _markup_end(text, start, pos + start.end() - len(pending[0]), absent)
-        if end < 0:
-            break
-        _drop_tail(kept, len(pending[0]))
-        pos = end
-    return pos
-
-
-def _tail(kept: list[tuple[int, int]], text: str, size: int) -> str:
-    pieces: list[str] = []
-    for a, b in reversed(kept):  # spans are never empty, so this reads at most `size` of them
-        pieces.append(text[max(a, b - size) : b])
-        size -= b - a
-        if size <= 0:
-            break
-    return "".join(reversed(pieces))
-
-
-def _drop_tail(kept: list[tuple[int, int]], size: int) -> None:
-    while size:
-        a, b = kept.pop()
-        if b - a > size:
-            kept.append((a, b - size))
-            return
-        size -= b - a
-
-
-# Entities need their ";" (the legacy "&amp" forms would turn "&copy" in "&copyright" into "©").
-# Decoding is repeated to a fixpoint ("&amp;lt;" -> "<"), which a second pass would otherwise do.
-_ENTITY = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9A-Fa-f]{1,8}|[A-Za-z][A-Za-z0-9]{0,31});")
-_ENTITY_AT_END = re.compile(_ENTITY.pattern + r"\Z")
-_LONGEST_ENTITY = 34
-_ENTITY_CHARS = frozenset("&#;0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def _decode_entity(ref: str) -> str | None:
-    if ref[1] == "#":
-        return html.unescape(ref)  # HTML5 rules: cp1252 for 0x80-0x9F, U+FFFD for surrogates
-    return html5.get(ref[1:])
-
-
-def _decode_entities(text: str) -> str:
-    if "&" not in text:
-        return text
-    may_form_more = False
-
-    def decode(match: re.Match[str]) -> str:
-        nonlocal may_form_more
-        decoded = _decode_entity(match[0])
-        if decoded is None:
-            return match[0]
-        may_form_more = may_form_more or not _ENTITY_CHARS.isdisjoint(decoded)
-        return decoded
-
-    text = _ENTITY.sub(decode, text)
-    if may_form_more and any(_decode_entity(m[0]) is not None for m in _ENTITY.finditer(text)):
-        return _decode_entities_to_fixpoint(text)
-    return text
-
-
-def _decode_entities_to_fixpoint(text: str) -> str:
-    # Every entity ends in ";": after each ";" decode whatever entity now ends the output. A
-    # decoded ";" may close one more ("&amp&semi;"), a decoded "&" opens the next ("&amp;lt;").
-    out: list[str] = []
-    pos = 0
-    while (semi := text.find(";", pos)) >= 0:
-        out.extend(text[pos : semi + 1])
-        pos = semi + 1
-        while (ref := _ENTITY_AT_END.search("".join(out[-_LONGEST_ENTITY:]))) is not None:
-            decoded = _decode_entity(ref[0])
-            if decoded is None:
-                break
-            del out[-len(ref[0]) :]
-            out.extend(decoded)
-            if not decoded.endswith(";"):
-                break
-    out.extend(text[pos:])
-    return "".join(out)
-
-
-_HTML_ROUNDS = 4
-
-
-def _strip_html(text: str) -> str:
-    for _ in range(_HTML_ROUNDS):
-        stripped = _strip_tags(text)
-        text = _decode_entities(stripped)
-        if text.count("<") <= stripped.count("<"):  # else "&lt;b&gt;" may have decoded into a tag
-            break
-    return text
-
-
-def _html_unsettled(text: str) -> bool:
-    if "<" in text and _strip_tags(text) is not text:
-        return True
-    return "&" in text and any(_decode_entity(m[0]) is not None for m in _ENTITY.finditer(text))
 
 
 # --- mojibake ----------------------------------------------------------------------------------
