@@ -244,17 +244,16 @@ def test_many_chunks_come_back_in_input_order(client: httpx.Client) -> None:
 def kill_one_replica(service: Service, deployment: str) -> subprocess.CompletedProcess[str]:
     script = f"""
 import ray
-from ray.util.state import list_actors
 ray.init(address={service.ray_address!r}, namespace="serve", log_to_driver=False)
-alive = list_actors(
-    filters=[
-        ("class_name", "=", "ServeReplica:cleanserve:{deployment}"),
-        ("state", "=", "ALIVE"),
-    ]
-)
-actor = ray.get_actor(alive[0].name, namespace="serve")
-ray.kill(actor, no_restart=True)
-print("killed", alive[0].name)
+# The GCS of this cluster, not the state API, which looks for "the" local cluster and refuses
+# when several run on one machine.
+names = [
+    actor["name"]
+    for actor in ray.util.list_named_actors(all_namespaces=True)
+    if "cleanserve#{deployment}#" in actor["name"]
+]
+ray.kill(ray.get_actor(names[0], namespace="serve"), no_restart=True)
+print("killed", names[0])
 """
     return subprocess.run(
         [sys.executable, "-c", script],

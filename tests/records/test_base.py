@@ -65,7 +65,7 @@ def test_nan_is_not_json() -> None:
     with pytest.raises(orjson.JSONDecodeError) as refused:
         orjson.loads(raw)
     error = RecordMaker(ParseOptions()).from_refused(raw, refused.value, "here").error
-    assert error == "here: invalid JSON: unexpected character at byte 9"
+    assert error == "here: invalid JSON: unexpected character, expected a JSON value at byte 9"
 
 
 def test_records_are_frozen() -> None:

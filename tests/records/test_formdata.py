@@ -88,7 +88,7 @@ def test_bad_records_in_a_file_are_error_records_with_its_name() -> None:
     assert [(r.source, r.error) for r in records] == [
         ("x.jsonl", None),
         ("x.jsonl", 'line 2: field "text" is not a string (got number)'),
-        ("x.jsonl", "line 3: invalid JSON: invalid literal at byte 0"),
+        ("x.jsonl", "line 3: invalid JSON: invalid literal, expected 'null' at byte 0"),
     ]
 
 

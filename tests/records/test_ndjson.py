@@ -54,7 +54,7 @@ def test_bad_lines_are_one_error_record_each_and_the_rest_goes_on() -> None:
     assert [r.id for r in records] == [1, None, 2, None, 3, None, 5, 6, 7, None, 9]
     assert errors(records) == [
         None,
-        "line 2: invalid JSON: unexpected character at byte 1",
+        "line 2: invalid JSON: unexpected character, expected a string key at byte 1",
         'line 3: field "text" is not a string (got number)',
         "line 5: expected a JSON object, got array",
         'line 6: missing field "text"',
@@ -108,7 +108,9 @@ def test_chunking_does_not_change_the_records(cuts: list[int] | str) -> None:
     lines=st.lists(
         st.one_of(
             st.fixed_dictionaries({"id": st.integers(-(2**63), 2**63 - 1), "text": st.text()}),
-            st.binary(max_size=30),
+            # Raw bytes stand for broken lines; Hypothesis also tries constants from the source,
+            # such as b'{"text":""}', which are records, not broken lines.
+            st.binary(max_size=30).filter(lambda raw: b'"text"' not in raw),
         ),
         max_size=20,
     ),
