@@ -142,7 +142,8 @@ def test_nothing_is_parsed_after_a_malformed_value() -> None:
     parser = parser_for(JSON)
     assert errors(parser.feed(b'[{"text": "a"}, {"text": nope}, ')) == [
         None,
-        "byte 25: invalid JSON: invalid literal, expected 'null'; the rest of the JSON was not parsed",
+        "byte 25: invalid JSON: invalid literal, expected 'null'; "
+        "the rest of the JSON was not parsed",
     ]
     assert parser.feed(b'{"text": "b"}]') == []
     assert parser.close() == []
