@@ -214,10 +214,34 @@ _MOJIBAKE_HINT = re.compile(
 )
 
 
+# ftfy weighs a whole text at once: on a 500 KB review with one damaged word that is ~0.5 s of
+# CPU (measured: the core pipeline ran at 1.3 MB/s on such files). Only the damage and some
+# context around it go to ftfy; spans closer than the context merge, so a run of mojibake is
+# never cut, and a short text is still one span.
+_CONTEXT = 64
+
+
 def _fix_mojibake(text: str) -> str:
-    if text.isascii() or _LEAD_OR_C1.search(text) is None or _MOJIBAKE_HINT.search(text) is None:
+    if text.isascii() or _LEAD_OR_C1.search(text) is None:
         return text
-    return ftfy.fix_encoding(text, _FTFY_CONFIG)
+    pieces: list[str] = []
+    done = 0  # text[:done] is in pieces
+    span_start = span_end = -1
+    for hint in _MOJIBAKE_HINT.finditer(text):
+        start, end = max(hint.start() - _CONTEXT, done), hint.end() + _CONTEXT
+        if span_end >= 0 and start <= span_end:
+            span_end = max(span_end, end)
+            continue
+        if span_end >= 0:
+            pieces.append(ftfy.fix_encoding(text[span_start:span_end], _FTFY_CONFIG))
+            done = span_end
+        pieces.append(text[done:start])
+        span_start, span_end = start, end
+    if span_end < 0:
+        return text
+    pieces.append(ftfy.fix_encoding(text[span_start:span_end], _FTFY_CONFIG))
+    pieces.append(text[span_end:])
+    return "".join(pieces)
 
 
 # --- normalization -----------------------------------------------------------------------------
