@@ -21,7 +21,9 @@ from serve_app.summary import Summary
 
 @dataclass(frozen=True, slots=True)
 class ChunkResult:
-    rows: list[dict[str, Any]] | None  # one per text, in order; None when no field is included
+    # One JSON object per text, in order, already serialized: the workers encode in parallel and
+    # Ray moves bytes instead of pickling large dicts. None when no field is included.
+    rows: list[bytes] | None
     summary: Summary
     node_id: str = ""
 
@@ -181,8 +183,11 @@ def _render(
             continue
         if rows is not None:
             head["id"] = record.id
-            head.update(next(rows))
-            lines.append(orjson.dumps(head))
+            row = next(rows)
+            # Splice {"index":..,"source":..,"id":..} and the worker's {"text":..,...} into one.
+            lines.append(
+                orjson.dumps(head)[:-1] + b"," + row[1:] if row != b"{}" else orjson.dumps(head)
+            )
     if result is not None:
         total.merge(result.summary)
     return b"\n".join(lines) + b"\n" if lines else b""

@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import orjson
 from ray import serve
 
 from serve_app import cleaning, counting
@@ -101,11 +102,12 @@ class WordCounter:
         options: counting.CountOptions,
         *,
         include: frozenset[str] | None,
-    ) -> tuple[list[dict[str, Any]] | None, dict[str, Any], str]:
-        """Analyze one bulk chunk: per-record results (only the `include`d fields; None for none)
-        and the chunk's partial summary, reduced from the full (untruncated) counts."""
+    ) -> tuple[list[bytes] | None, dict[str, Any], str]:
+        """Analyze one bulk chunk: per-record results as JSON objects (only the `include`d
+        fields; None for none) and the chunk's partial summary, reduced from the full
+        (untruncated) counts."""
         summary = Summary()
-        results: list[dict[str, Any]] | None = [] if include is None or include else None
+        results: list[bytes] | None = [] if include is None or include else None
         with self._metrics.timed(len(cleaned), sum(map(len, cleaned))):
             for text, (counts, full) in zip(
                 cleaned, counting.count_with_full(cleaned, options), strict=True
@@ -116,9 +118,9 @@ class WordCounter:
                 )
                 if results is not None:
                     row = {"text": text, "char_count": char_count, **_counts_dict(counts)}
-                    results.append(
-                        row if include is None else {k: v for k, v in row.items() if k in include}
-                    )
+                    if include is not None:
+                        row = {k: v for k, v in row.items() if k in include}
+                    results.append(orjson.dumps(row))
         return results, summary.to_state(), self._node_id
 
     def check_health(self) -> None:

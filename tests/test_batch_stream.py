@@ -28,7 +28,8 @@ def analyze(texts: list[str]) -> ChunkResult:
         summary.add_result(
             char_count=len(text), word_count=sum(counts.values()), word_counts=counts
         )
-        rows.append({"text": text, "char_count": len(text), "word_counts": dict(counts)})
+        row = {"text": text, "char_count": len(text), "word_counts": dict(counts)}
+        rows.append(orjson.dumps(row))
     return ChunkResult(rows=rows, summary=summary, node_id="node-a")
 
 
