@@ -53,6 +53,7 @@ def _batch(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
+    from rich.markup import escape
     from rich.table import Table
 
     from serve_app.batch_client import BatchClientError, expand_inputs, run_batch
@@ -116,7 +117,9 @@ def _batch(args: argparse.Namespace) -> int:
     table = Table(title=f"cleanserve batch: {len(files)} file(s)", show_header=False)
     for key in ("records", "ok", "failed", "total_chars", "total_words", "unique_words"):
         table.add_row(key, f"{summary.get(key, 0):,}")
-    table.add_row("top_words", ", ".join(f"{w} ({c:,})" for w, c in summary.get("top_words", [])))
+    # Words are data, not rich markup: "[/b]" would raise, "[b]x" would be eaten.
+    top = summary.get("top_words", [])
+    table.add_row("top_words", ", ".join(f"{escape(w)} ({c:,})" for w, c in top))
     Console().print(table)
     if summary.get("failed"):
         console.print(

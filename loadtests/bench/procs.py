@@ -1,0 +1,326 @@
+"""Processes the benchmark starts: each in its own session, stopped by SIGTERM to the pid it
+started; what outlives that pid is ended by pid, found by session id, never by name.
+Sessions also scope what is measured: RSS and CPU of every process of a service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ProcessError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePorts:
+    port: int = 38000
+    dashboard_port: int = 38265
+    haproxy_metrics_port: int = 39101
+    haproxy_stats_port: int = 38404
+
+
+def cleanserve_up_command(ports: ServicePorts) -> list[str]:
+    # `python -m serve_app.cli` is the `cleanserve` entry point, run by this interpreter.
+    return [
+        sys.executable, "-m", "serve_app.cli", "up",
+        "--port", str(ports.port),
+        "--dashboard-port", str(ports.dashboard_port),
+        "--haproxy-metrics-port", str(ports.haproxy_metrics_port),
+        "--haproxy-stats-port", str(ports.haproxy_stats_port),
+    ]  # fmt: skip
+
+
+def uvicorn_command(port: int, workers: int) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "uvicorn", "loadtests.bench.baseline:api",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    return [*cmd, "--workers", str(workers)] if workers > 1 else cmd
+
+
+def session_processes(sid: int) -> list[psutil.Process]:
+    procs = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getsid(proc.pid) == sid:
+                procs.append(proc)
+    return procs
+
+
+def end_session(sid: int, timeout_s: float = 15.0) -> list[int]:
+    procs = session_processes(sid)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    return [proc.pid for proc in procs]
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    end_session(proc.pid)  # the session id is the pid of its leader, the process we started
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def start(
+    cmd: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            list(cmd),
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, *, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise ProcessError(f"{proc.args!r} exited ({proc.returncode}):\n{tail(log)}")
+        if time.monotonic() > deadline:
+            raise ProcessError(f"{url}/healthz not 200 within {timeout_s:.0f} s:\n{tail(log)}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                return
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def running(
+    cmd: Sequence[str], url: str, *, log: Path, timeout_s: float = 300.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = start(cmd, log=log)
+    try:
+        wait_healthy(proc, url, log=log, timeout_s=timeout_s)
+        yield proc
+    finally:
+        stop(proc)
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+def replica_name(title: str) -> str | None:
+    """The deployment of a replica's process title: ray::ServeReplica:cleanserve:Ingress, or
+    ...:WordCounter.initialize_and_get_metadata while it runs that method."""
+    if not title.startswith("ray::ServeReplica:"):
+        return None
+    return title.rsplit(":", 1)[-1].split(".", 1)[0]
+
+
+def label(proc: psutil.Process) -> str:
+    """A short, stable name for a process of a service: the replica's deployment, the Ray
+    component or the executable."""
+    with contextlib.suppress(psutil.Error):
+        cmdline: list[str] = proc.cmdline()
+        first: str = cmdline[0] if cmdline else proc.name()
+        if replica := replica_name(first):
+            return replica
+        if first.startswith("ray::"):  # ray::ServeController.listen_for_change -> ServeController
+            return first.removeprefix("ray::").split()[0].split(".", 1)[0]
+        if first.startswith("ray-dashboard-"):
+            return "dashboard"
+        joined = " ".join(cmdline[:4])
+        for marker, name in (
+            ("serve_app.cli", "cleanserve up"),
+            ("uvicorn", "uvicorn"),
+            ("dashboard", "dashboard"),
+            ("log_monitor", "log_monitor"),
+            ("monitor.py", "autoscaler"),
+            ("forkserver", "dashboard"),
+            ("multiprocessing.spawn", "uvicorn worker"),
+        ):
+            if marker in joined:
+                return name
+        return Path(first).name
+    return "?"
+
+
+def replica_counts(sid: int) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for proc in session_processes(sid):
+        with contextlib.suppress(psutil.Error, IndexError):
+            if replica := replica_name(proc.cmdline()[0]):
+                counts[replica] += 1
+    return dict(sorted(counts.items()))
+
+
+def ray_workers(sid: int) -> dict[int, str]:
+    """pid -> label of every Ray actor process of a session (controller, proxies, replicas):
+    compared over a run, it shows whether any of them died and was replaced."""
+    workers = {}
+    for proc in session_processes(sid):
+        with contextlib.suppress(psutil.Error, IndexError):
+            if proc.cmdline()[0].startswith("ray::"):
+                workers[proc.pid] = label(proc)
+    return workers
+
+
+def healthy(url: str, timeout_s: float = 5.0) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f"{url}/healthz", timeout=timeout_s).status_code == 200
+    return False
+
+
+@dataclass(slots=True)
+class CpuSplit:
+    """CPU time per process label over an interval, as cores used (1.0 = one core busy)."""
+
+    sid: int
+    _start: dict[int, tuple[str, float]] = field(default_factory=dict)
+    _started_at: float = 0.0
+
+    def _snapshot(self) -> dict[int, tuple[str, float]]:
+        snap = {}
+        for proc in session_processes(self.sid):
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                snap[proc.pid] = (label(proc), times.user + times.system)
+        return snap
+
+    def begin(self) -> None:
+        self._start = self._snapshot()
+        self._started_at = time.perf_counter()
+
+    def end(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self._started_at
+        cores: dict[str, float] = {}
+        for pid, (name, cpu) in self._snapshot().items():
+            _, before = self._start.get(pid, (name, 0.0))  # started meanwhile: all of it counts
+            cores[name] = cores.get(name, 0.0) + (cpu - before) / elapsed
+        ranked = sorted(cores.items(), key=lambda item: -item[1])
+        return {name: round(value, 3) for name, value in ranked if value >= 0.005}
+
+
+class RssSampler:
+    """Sums the RSS of every process of a session every `interval_s`, in a thread; keeps the
+    first sample (idle), the peak and which processes made the peak."""
+
+    def __init__(self, sid: int, interval_s: float = 0.2) -> None:
+        self.sid = sid
+        self.interval_s = interval_s
+        self.idle_bytes = 0
+        self.peak_bytes = 0
+        self.peak_split: dict[str, int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self) -> int:
+        split: Counter[str] = Counter()
+        for proc in session_processes(self.sid):
+            with contextlib.suppress(psutil.Error):
+                split[label(proc)] += proc.memory_info().rss
+        total = sum(split.values())
+        if self.samples == 0:
+            self.idle_bytes = total
+        if total > self.peak_bytes:
+            self.peak_bytes = total
+            self.peak_split = dict(split.most_common())
+        self.samples += 1
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def __enter__(self) -> RssSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    returncode: int
+    wall_s: float
+    max_rss_bytes: int  # the child's own peak (getrusage of that child only)
+    cpu_s: float
+    session_peak_bytes: int  # peak of the RSS sum of the child's session, sampled
+    stdout: str
+
+
+def run_measured(
+    cmd: Sequence[str],
+    *,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = 3600.0,
+) -> Measured:
+    """Run a command to its end in its own session; its stdout is returned, stderr goes to
+    `log`. Its peak RSS comes from wait4 (that process alone), the session's from sampling."""
+    with log.open("wb") as err, (log.with_suffix(".out")).open("wb") as out:
+        proc = subprocess.Popen(
+            list(cmd),
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    watchdog = threading.Timer(timeout_s, lambda: end_session(proc.pid, timeout_s=5))
+    watchdog.start()
+    try:
+        with RssSampler(proc.pid) as sampler:
+            started = time.perf_counter()
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - started
+            proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        watchdog.cancel()
+        end_session(proc.pid)  # whatever it left behind (a Ray it started and did not stop)
+    return Measured(
+        returncode=proc.returncode,
+        wall_s=wall,
+        max_rss_bytes=usage.ru_maxrss * 1024,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        session_peak_bytes=sampler.peak_bytes,
+        stdout=log.with_suffix(".out").read_text(encoding="utf-8", errors="replace"),
+    )
+
+
+def load_average() -> tuple[float, float, float]:
+    return os.getloadavg()
