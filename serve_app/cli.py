@@ -44,6 +44,7 @@ def _batch(args: argparse.Namespace) -> int:
     import contextlib
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -53,7 +54,6 @@ def _batch(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
-    from rich.markup import escape
     from rich.table import Table
 
     from serve_app.batch_client import BatchClientError, expand_inputs, run_batch
