@@ -8,16 +8,19 @@ without bringing the cleaned text back here. Bulk uploads stream through `batch_
 # No `from __future__ import annotations`: Serve rebuilds the route signatures and FastAPI
 # must see real classes, not strings, to tell a JSON body from a query parameter.
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
 import ray.exceptions
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from serve_app import __version__, cleaning, counting, records
@@ -42,7 +45,11 @@ from serve_app.summary import Summary
 RESULT_FIELDS = frozenset({"text", "char_count", "word_count", "unique_words", "word_counts"})
 _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Body larger than the configured limit."},
-    422: {"description": "Invalid JSON, unknown option, wrong type or lone surrogate."},
+    415: {"model": ErrorBody, "description": "The body is not sent as application/json."},
+    422: {
+        "description": "Invalid JSON (also: not UTF-8, nested too deeply), unknown option, "
+        "wrong type or lone surrogate."
+    },
     504: {"model": ErrorBody, "description": "The per-request time budget ran out."},
 }
 
@@ -60,21 +67,70 @@ def _json(data: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
 
 
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 @api.exception_handler(RequestValidationError)
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    errors = exc.errors()
+    if not _is_json(request.headers.get("content-type", "")) and any(
+        tuple(error["loc"][:1]) == ("body",) for error in errors
+    ):
+        # FastAPI takes a body of any other type as bytes, then says "not an object".
+        message = "send the request body as JSON, with Content-Type: application/json"
+        return _json({"detail": message}, status_code=415)
     # FastAPI's default echoes each bad input back: that can be a 100 MB string, or hold a
     # lone surrogate that no UTF-8 response can carry (a 500 instead of a 422).
     detail = [
-        {key: error[key] for key in ("type", "loc", "msg") if key in error}
-        for error in exc.errors()
+        {key: error[key] for key in ("type", "loc", "msg") if key in error} for error in errors
     ]
     return _json({"detail": detail}, status_code=422)
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    # A body that json.loads cannot even decode gets a bare 400 "There was an error parsing
+    # the body" from FastAPI; say what is wrong, as the 422 for other invalid JSON does.
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        msg = f"JSON decode error: the body is not valid UTF-8 (byte {cause.start})"
+    elif isinstance(cause, RecursionError):
+        msg = "JSON decode error: nested too deeply"
+    else:
+        return await http_exception_handler(request, exc)
+    return _json({"detail": [{"type": "json_invalid", "loc": ["body"], "msg": msg}]}, 422)
 
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(
         exc, ray.exceptions.RayActorError | ray.exceptions.ActorUnavailableError
     ) or isinstance(exc, ray.exceptions.ObjectLostError)
+
+
+async def _call_downstream(call: Callable[[], Awaitable[Any]], *, timeout_s: float) -> Any:
+    """A group's handle call: sent once more if its replica died, and given up after the
+    request budget.
+
+    A replica that dies takes the calls in flight with it. The work is a pure function of its
+    input, so a lost call is sent again (to a live replica) instead of failing every request
+    of its group with a 500, as bulk chunks are. Some calls in flight when a replica dies never
+    return at all; past the budget nobody waits for the answer, and a call that never returns
+    would hold its group-commit slot for good (two of them: the route answers only 504s).
+    """
+
+    async def at_most_twice() -> Any:
+        try:
+            return await call()
+        except Exception as exc:
+            if not _retryable(exc):
+                raise
+        return await call()
+
+    return await asyncio.wait_for(at_most_twice(), timeout_s)
 
 
 def _include_fields(include: str | None) -> frozenset[str] | None:
@@ -148,22 +204,34 @@ class Ingress:
 
     async def _clean_many(self, items: list[tuple[str, cleaning.CleanOptions]]) -> list[str]:
         texts, options = zip(*items, strict=True)
-        return await self._cleaner.clean.remote(list(texts), list(options))  # type: ignore[no-any-return]
+        return await _call_downstream(  # type: ignore[no-any-return]
+            lambda: self._cleaner.clean.remote(list(texts), list(options)),
+            timeout_s=self._settings.request_budget_s,
+        )
 
     async def _count_many(
         self, items: list[tuple[str, counting.CountOptions]]
     ) -> list[dict[str, Any]]:
         texts, options = zip(*items, strict=True)
-        return await self._counter.count.remote(list(texts), list(options))  # type: ignore[no-any-return]
+        return await _call_downstream(  # type: ignore[no-any-return]
+            lambda: self._counter.count.remote(list(texts), list(options)),
+            timeout_s=self._settings.request_budget_s,
+        )
 
     async def _analyze_many(
         self, items: list[tuple[str, cleaning.CleanOptions, counting.CountOptions]]
     ) -> list[dict[str, Any]]:
         texts, clean_options, count_options = zip(*items, strict=True)
-        # The cleaner's response goes straight to the counter: the cleaned text never comes
-        # back here on its way between them.
-        cleaned = self._cleaner.clean.remote(list(texts), list(clean_options))
-        return await self._counter.analyze.remote(cleaned, list(count_options))  # type: ignore[no-any-return]
+
+        def chain() -> Any:
+            # The cleaner's response goes straight to the counter: the cleaned text never
+            # comes back here on its way between them.
+            cleaned = self._cleaner.clean.remote(list(texts), list(clean_options))
+            return self._counter.analyze.remote(cleaned, list(count_options))
+
+        return await _call_downstream(  # type: ignore[no-any-return]
+            chain, timeout_s=self._settings.request_budget_s
+        )
 
     async def _within_budget(self, call: Any) -> Any:
         try:

@@ -32,6 +32,10 @@ SERVICE_ENV: Mapping[str, str] = {
     # Router and user code on the replica's own event loop, gRPC between replicas: measured
     # +12% requests/s on the 3-hop /v1/analyze path (README, "Performance").
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    # Those gRPC channels refuse a message over 4 MiB by default, and one handle call carries a
+    # whole group of real-time requests or a bulk chunk (a record may be max_record_bytes): a
+    # 500 for all of them. Our own body, record and chunk limits bound the size instead.
+    "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": str(2**31 - 1),
     # HAProxy runs beside the replicas and reloads at once; Serve's default 30 s drain is for
     # external load balancers and would make every local stop take 30 s.
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "5",
