@@ -2,7 +2,8 @@
 
 Real-time requests that arrive together are grouped (`microbatch.GroupCommitter`) so that
 one handle call per hop carries many of them, and `/v1/analyze` chains cleaner -> counter
-without bringing the cleaned text back here. Bulk uploads stream through `batch_stream`.
+by passing the cleaner's response, not its result. Bulk uploads stream through
+`batch_stream`.
 """
 
 # No `from __future__ import annotations`: Serve rebuilds the route signatures and FastAPI
@@ -224,8 +225,9 @@ class Ingress:
         texts, clean_options, count_options = zip(*items, strict=True)
 
         def chain() -> Any:
-            # The cleaner's response goes straight to the counter: the cleaned text never
-            # comes back here on its way between them.
+            # Chained, not awaited here: with Ray's object transport the cleaned text goes
+            # from cleaner to counter directly. The gRPC transport that the throughput flag
+            # turns on (faster overall, measured) resolves it in this process first.
             cleaned = self._cleaner.clean.remote(list(texts), list(clean_options))
             return self._counter.analyze.remote(cleaned, list(count_options))
 

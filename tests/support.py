@@ -65,6 +65,13 @@ def start_service(
         "--haproxy-metrics-port", str(free_port()),
         "--haproxy-stats-port", str(free_port()),
     ]  # fmt: skip
+    # Serve's fallback proxy binds fixed ports with SO_REUSEPORT: two services on one machine
+    # would answer for each other there.
+    env = {
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
+        **(env or {}),
+    }
     if config is not None:
         cmd += ["--config", str(config)]
     with log.open("wb") as out:
