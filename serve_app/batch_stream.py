@@ -36,6 +36,8 @@ class BatchLimits:
     chunk_bytes: int = 1 << 20  # a chunk closes once its texts reach this many bytes
     max_in_flight: int = 4  # chunks submitted and not yet written out
     max_attempts: int = 3  # a chunk whose replica died is sent again (the work is idempotent)
+    # A call to a replica that died with its node may never answer: past this, send it again.
+    attempt_timeout_s: float | None = 120.0
     max_upload_bytes: int | None = None
     linger_s: float = 0.02  # an idle pipeline sends a partial chunk after this long
 
@@ -107,10 +109,12 @@ async def _read(
     async def attempt(texts: list[str]) -> ChunkResult:
         for tries in range(1, limits.max_attempts + 1):
             try:
-                return await submit(texts)
+                return await asyncio.wait_for(submit(texts), limits.attempt_timeout_s)
             except Exception as exc:
-                if tries == limits.max_attempts or not is_retryable(exc):
+                retryable = isinstance(exc, TimeoutError) or is_retryable(exc)
+                if tries == limits.max_attempts or not retryable:
                     raise
+                await asyncio.sleep(min(0.1 * 2**tries, 2.0))  # let Serve drop a dead replica
         raise AssertionError("unreachable")
 
     async def launch(chunk: _Chunk) -> None:

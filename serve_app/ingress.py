@@ -368,6 +368,7 @@ class Ingress:
                 chunk_bytes=settings.batch_chunk_bytes,
                 max_in_flight=settings.batch_max_in_flight,
                 max_attempts=settings.batch_max_attempts,
+                attempt_timeout_s=settings.batch_attempt_timeout_s,
                 max_upload_bytes=settings.max_upload_bytes,
             ),
             top_words=top_words,

@@ -189,3 +189,21 @@ def test_an_upload_past_the_limit_stops_with_a_clear_error() -> None:
             ndjson([{"text": "x" * 50} for _ in range(10)]),
             limits=BatchLimits(chunk_bytes=40, max_upload_bytes=100),
         )
+
+
+def test_a_chunk_call_that_never_answers_is_sent_again() -> None:
+    calls = 0
+
+    async def hangs_once(texts: list[str]) -> ChunkResult:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.Event().wait()  # a replica that died with its node
+        return analyze(texts)
+
+    lines = collect(
+        ndjson([{"text": "a b"}]),
+        submit=hangs_once,
+        limits=BatchLimits(attempt_timeout_s=0.05),
+    )
+    assert lines[0]["text"] == "a b" and calls == 2
