@@ -358,6 +358,11 @@ class Ingress:
 
         def on_chunk(result: ChunkResult, n_records: int) -> None:
             self._metrics.chunk_records.observe(n_records)
+            # Ray's counters refuse an increment of 0.
+            if ok := result.summary.ok:
+                self._metrics.records.inc(ok, tags={"outcome": "ok"})
+            if failed := n_records - ok:
+                self._metrics.records.inc(failed, tags={"outcome": "failed"})
 
         lines = stream_batch(
             request.stream(),
