@@ -18,11 +18,9 @@ Both nodes run the service's environment (HAProxy mode). What that takes on one 
 
 With the service's gRPC transport between replicas, a replica that dies mid-call fails that
 call with ActorUnavailableError. A DeploymentResponse passed on to another handle call is
-resolved by the caller's router, which retries an ActorUnavailableError while resolving
-arguments forever (ray/serve/_private/router.py, `_route_and_send_request_once`): the chunk
-never returns and the stream stops. So the ingress must await the cleaner before calling
-the counter (under gRPC the cleaned text passes through the ingress either way), so the
-error reaches batch_stream's retry.
+resolved by the caller's router, which retries an ActorUnavailableError met while resolving
+arguments forever (ray/serve/_private/router.py, `_route_and_send_request_once`): such a
+chunk call never returns. batch_attempt_timeout_s, shortened here, sends it again.
 """
 
 from __future__ import annotations
