@@ -1,9 +1,8 @@
 """The HTTP ingress: translates between HTTP and deployment handles, nothing more.
 
 Real-time requests that arrive together are grouped (`microbatch.GroupCommitter`) so that
-one handle call per hop carries many of them, and `/v1/analyze` chains cleaner -> counter
-by passing the cleaner's response, not its result. Bulk uploads stream through
-`batch_stream`.
+one handle call per hop carries many of them; `/v1/analyze` goes cleaner -> counter. Bulk
+uploads stream through `batch_stream`.
 """
 
 # No `from __future__ import annotations`: Serve rebuilds the route signatures and FastAPI
@@ -224,12 +223,13 @@ class Ingress:
     ) -> list[dict[str, Any]]:
         texts, clean_options, count_options = zip(*items, strict=True)
 
-        def chain() -> Any:
-            # Chained, not awaited here: with Ray's object transport the cleaned text goes
-            # from cleaner to counter directly. The gRPC transport that the throughput flag
-            # turns on (faster overall, measured) resolves it in this process first.
-            cleaned = self._cleaner.clean.remote(list(texts), list(clean_options))
-            return self._counter.analyze.remote(cleaned, list(count_options))
+        async def chain() -> Any:
+            # Awaited, not chained: a chained response whose replica died makes Serve's router
+            # retry ActorUnavailableError forever while resolving it (until the budget's 504);
+            # awaited, _call_downstream retries at once. Under the gRPC transport of the
+            # throughput flag the cleaned text passes through here either way.
+            cleaned = await self._cleaner.clean.remote(list(texts), list(clean_options))
+            return await self._counter.analyze.remote(cleaned, list(count_options))
 
         return await _call_downstream(  # type: ignore[no-any-return]
             chain, timeout_s=self._settings.request_budget_s
@@ -350,7 +350,10 @@ class Ingress:
         count_options = batch_options.count.to_core()
 
         async def submit(texts: list[str]) -> ChunkResult:
-            cleaned = self._cleaner.clean.remote(texts, clean_options)
+            # Awaited, not chained: a chained response whose replica died makes Serve's router
+            # retry ActorUnavailableError forever while resolving it; awaited, the error
+            # reaches our retry at once. Under gRPC the text passes through here either way.
+            cleaned = await self._cleaner.clean.remote(texts, clean_options)
             rows, state, node_id = await self._counter.analyze_chunk.remote(
                 cleaned, count_options, include=fields
             )
