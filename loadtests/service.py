@@ -9,7 +9,6 @@ and only then end by pid whatever of that session is left.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -20,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
+
+from serve_app.launcher import end_session
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,23 +47,6 @@ def _tail(path: Path, lines: int = 40) -> str:
     with contextlib.suppress(OSError):
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     return ""
-
-
-def end_session(sid: int, timeout_s: float = 15.0) -> list[int]:
-    """End, by pid, what is left of process session `sid`: SIGTERM, then SIGKILL."""
-    procs = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if os.getsid(proc.pid) == sid:
-                procs.append(proc)
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    return [proc.pid for proc in procs]
 
 
 @contextlib.contextmanager

@@ -96,6 +96,23 @@ def end_descendants(timeout_s: float = 10.0) -> list[int]:
     return [p.pid for p in procs]
 
 
+def end_session(sid: int, timeout_s: float = 15.0) -> list[int]:
+    """End, by pid, every process of session `sid`: SIGTERM, then SIGKILL. Returns the pids."""
+    procs = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getsid(proc.pid) == sid:
+                procs.append(proc)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    return [proc.pid for proc in procs]
+
+
 def ensure_auth_token() -> None:
     """Token auth needs a token before the cluster starts; Ray's own CLI makes one
     (~/.ray/auth_token) if there is none, and `serve deploy` reads the same file."""

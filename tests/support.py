@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
+
+from serve_app.launcher import end_session
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,22 +27,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def end_session(sid: int, timeout_s: float = 15.0) -> None:
-    """End every process of session `sid` (the service and what it started), by pid."""
-    procs = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if os.getsid(proc.pid) == sid:
-                procs.append(proc)
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
 
 
 @dataclass(frozen=True)

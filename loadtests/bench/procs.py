@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from serve_app.launcher import end_session
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -62,18 +64,6 @@ def session_processes(sid: int) -> list[psutil.Process]:
             if os.getsid(proc.pid) == sid:
                 procs.append(proc)
     return procs
-
-
-def end_session(sid: int, timeout_s: float = 15.0) -> list[int]:
-    procs = session_processes(sid)
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    return [proc.pid for proc in procs]
 
 
 def stop(proc: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
