@@ -4,6 +4,18 @@ Every method takes a list of texts, so one handle call can carry many requests (
 batches real-time requests and sends bulk records in chunks): Serve's per-call overhead is
 what dominates on a small machine, not the text work. Options come either as one value for
 the whole list or as one value per text.
+
+Real-time methods are `async def`: a batch of short texts takes well under a millisecond, and
+running it on the replica's event loop saves Serve's hop to a worker thread and back (measured:
+README, "Performance"). Bulk methods (`*_chunk`) stay synchronous: a ~1 MB chunk takes tens to
+hundreds of milliseconds, and in Serve's worker thread it shares the GIL with real-time calls
+instead of holding up the event loop they arrive on.
+
+`/v1/analyze` is served by `WordCounter.analyze` alone (cleaning, then counting, in one call):
+on 2 CPUs a hop costs more than the text work of a whole batch, and one hop instead of two
+is the largest single gain measured for /v1/analyze (README, "Performance"). Bulk chunks,
+where a hop's cost is spread over a megabyte, still go TextCleaner -> WordCounter, so each
+stage scales on its own.
 """
 
 from __future__ import annotations
@@ -30,13 +42,21 @@ def _per_text(options: T | Sequence[T], n: int) -> Sequence[T]:
     return [options] * n  # type: ignore[list-item]
 
 
-def _node_id() -> str:
-    try:
-        import ray
+def _clean_all(
+    texts: list[str], options: cleaning.CleanOptions | Sequence[cleaning.CleanOptions]
+) -> list[str]:
+    per_text = _per_text(options, len(texts))
+    return [cleaning.clean(text, opts) for text, opts in zip(texts, per_text, strict=True)]
 
+
+def _node_id() -> str:
+    import ray
+
+    # Outside Ray (unit tests) there is no node, and asking the runtime context would start
+    # a local Ray instance.
+    if ray.is_initialized():
         return ray.get_runtime_context().get_node_id()
-    except Exception:  # outside Ray (unit tests): there is no node
-        return os.uname().nodename
+    return os.uname().nodename
 
 
 @serve.deployment
@@ -49,12 +69,17 @@ class TextCleaner:
         # user_config can grow without a code change to the wiring.
         self._config = dict(config)
 
-    def clean(
+    async def clean(
         self, texts: list[str], options: cleaning.CleanOptions | Sequence[cleaning.CleanOptions]
     ) -> list[str]:
-        per_text = _per_text(options, len(texts))
+        """Clean a batch of real-time texts."""
         with self._metrics.timed(len(texts), sum(map(len, texts))):
-            return [cleaning.clean(text, opts) for text, opts in zip(texts, per_text, strict=True)]
+            return _clean_all(texts, options)
+
+    def clean_chunk(self, texts: list[str], options: cleaning.CleanOptions) -> list[str]:
+        """Clean one bulk chunk."""
+        with self._metrics.timed(len(texts), sum(map(len, texts))):
+            return _clean_all(texts, options)
 
     def check_health(self) -> None:
         # A wedged replica cannot run even this: Serve restarts it.
@@ -73,7 +98,7 @@ class WordCounter:
     def reconfigure(self, config: dict[str, Any]) -> None:
         self._config = dict(config)
 
-    def count(
+    async def count(
         self, texts: list[str], options: counting.CountOptions | Sequence[counting.CountOptions]
     ) -> list[dict[str, Any]]:
         per_text = _per_text(options, len(texts))
@@ -83,14 +108,16 @@ class WordCounter:
                 for text, opts in zip(texts, per_text, strict=True)
             ]
 
-    def analyze(
+    async def analyze(
         self,
-        cleaned: list[str],
-        options: counting.CountOptions | Sequence[counting.CountOptions],
+        texts: list[str],
+        clean_options: cleaning.CleanOptions | Sequence[cleaning.CleanOptions],
+        count_options: counting.CountOptions | Sequence[counting.CountOptions],
     ) -> list[dict[str, Any]]:
-        """Count already-cleaned texts and return the full analysis, text included."""
-        per_text = _per_text(options, len(cleaned))
-        with self._metrics.timed(len(cleaned), sum(map(len, cleaned))):
+        """Clean, then count, a batch of real-time texts: the full analysis, text included."""
+        per_text = _per_text(count_options, len(texts))
+        with self._metrics.timed(len(texts), sum(map(len, texts))):
+            cleaned = _clean_all(texts, clean_options)
             return [
                 {"text": text, "char_count": len(text), **_counts_dict(counting.count(text, opts))}
                 for text, opts in zip(cleaned, per_text, strict=True)

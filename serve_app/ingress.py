@@ -1,8 +1,9 @@
 """The HTTP ingress: translates between HTTP and deployment handles, nothing more.
 
 Real-time requests that arrive together are grouped (`microbatch.GroupCommitter`) so that
-one handle call per hop carries many of them; `/v1/analyze` goes cleaner -> counter. Bulk
-uploads stream through `batch_stream`.
+one handle call carries many of them; `/v1/analyze` is one call to `WordCounter.analyze`
+(clean, then count: see `deployments`). Bulk uploads stream through `batch_stream`, each chunk
+through `TextCleaner` then `WordCounter`.
 """
 
 # No `from __future__ import annotations`: Serve rebuilds the route signatures and FastAPI
@@ -222,17 +223,12 @@ class Ingress:
         self, items: list[tuple[str, cleaning.CleanOptions, counting.CountOptions]]
     ) -> list[dict[str, Any]]:
         texts, clean_options, count_options = zip(*items, strict=True)
-
-        async def chain() -> Any:
-            # Awaited, not chained: a chained response whose replica died makes Serve's router
-            # retry ActorUnavailableError forever while resolving it (until the budget's 504);
-            # awaited, _call_downstream retries at once. Under the gRPC transport of the
-            # throughput flag the cleaned text passes through here either way.
-            cleaned = await self._cleaner.clean.remote(list(texts), list(clean_options))
-            return await self._counter.analyze.remote(cleaned, list(count_options))
-
+        # One hop, not TextCleaner then WordCounter: see serve_app.deployments.
         return await _call_downstream(  # type: ignore[no-any-return]
-            chain, timeout_s=self._settings.request_budget_s
+            lambda: self._counter.analyze.remote(
+                list(texts), list(clean_options), list(count_options)
+            ),
+            timeout_s=self._settings.request_budget_s,
         )
 
     async def _within_budget(self, call: Any) -> Any:
@@ -353,7 +349,7 @@ class Ingress:
             # Awaited, not chained: a chained response whose replica died makes Serve's router
             # retry ActorUnavailableError forever while resolving it; awaited, the error
             # reaches our retry at once. Under gRPC the text passes through here either way.
-            cleaned = await self._cleaner.clean.remote(texts, clean_options)
+            cleaned = await self._cleaner.clean_chunk.remote(texts, clean_options)
             rows, state, node_id = await self._counter.analyze_chunk.remote(
                 cleaned, count_options, include=fields
             )

@@ -1,8 +1,9 @@
 """A bounded real-time load: N clients in a loop, each waiting for its answer, in a thread.
 
-Every request is /v1/analyze of a ~50 KB text whose word count is known, so a wrong answer
-counts as an error too; texts that size keep the deployments busy, so a replica that dies has
-work in flight. Errors are kept by kind (status code or exception name) with their time.
+Even clients send /v1/analyze (served by WordCounter), odd ones /v1/clean (TextCleaner), so
+a replica of either deployment that dies has work in flight. Each text is ~50 KB, with a known
+word count and cleaned form, so a wrong answer counts as an error too; texts that size keep
+the deployments busy. Errors are kept by kind (status code or exception name) with their time.
 """
 
 from __future__ import annotations
@@ -91,14 +92,19 @@ class BackgroundLoad:
             while not self._stop.is_set():
                 n += 1
                 text = f"client{client_id} request{n} 物流很快 great value {FILLER}"
+                analyze = client_id % 2 == 0
                 try:
-                    response = await http.post("/v1/analyze", json={"text": text})
+                    response = await http.post(
+                        "/v1/analyze" if analyze else "/v1/clean", json={"text": text}
+                    )
                 except httpx.HTTPError as exc:
                     self._record(type(exc).__name__)
                     continue
                 if response.status_code != 200:
                     self._record(str(response.status_code))
-                elif response.json().get("word_count") != WORDS_PER_TEXT:
+                elif analyze and response.json().get("word_count") != WORDS_PER_TEXT:
+                    self._record("wrong answer")
+                elif not analyze and response.json().get("text") != text.strip():
                     self._record("wrong answer")
                 else:
                     self._record(None)

@@ -122,7 +122,10 @@ def test_killing_a_replica_of_each_deployment_under_load(guarded: Guarded) -> No
                     total.sent + phase.sent, total.ok + phase.ok, total.errors + phase.errors
                 )
     ratio = total.failed / max(total.sent, 1)
-    print(f"\nreplica kills under load ({CONCURRENCY} clients in a loop, /v1/analyze of 50 KB):")
+    print(
+        f"\nreplica kills under load ({CONCURRENCY} clients in a loop, "
+        "/v1/analyze and /v1/clean of 50 KB):"
+    )
     print("\n".join(report))
     print(f"total: {total.sent} requests, {total.failed} failed ({ratio:.3%}) {dict(total.errors)}")
     # The ratio itself depends on how many requests a loaded machine completes meanwhile
