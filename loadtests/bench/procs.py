@@ -23,6 +23,7 @@ import psutil
 from serve_app.launcher import end_session
 
 REPO = Path(__file__).resolve().parents[2]
+SERVE_CONFIG = REPO / "serve_config.yaml"
 
 
 class ProcessError(RuntimeError):
@@ -37,10 +38,11 @@ class ServicePorts:
     haproxy_stats_port: int = 38404
 
 
-def cleanserve_up_command(ports: ServicePorts) -> list[str]:
+def cleanserve_up_command(ports: ServicePorts, config: Path | None = None) -> list[str]:
     # `python -m serve_app.cli` is the `cleanserve` entry point, run by this interpreter.
     return [
         sys.executable, "-m", "serve_app.cli", "up",
+        *(["--config", str(config)] if config is not None else []),
         "--port", str(ports.port),
         "--dashboard-port", str(ports.dashboard_port),
         "--haproxy-metrics-port", str(ports.haproxy_metrics_port),
@@ -114,9 +116,14 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, *, log: Path, timeout_
 
 @contextlib.contextmanager
 def running(
-    cmd: Sequence[str], url: str, *, log: Path, timeout_s: float = 300.0
+    cmd: Sequence[str],
+    url: str,
+    *,
+    log: Path,
+    timeout_s: float = 300.0,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    proc = start(cmd, log=log)
+    proc = start(cmd, log=log, env=env)
     try:
         wait_healthy(proc, url, log=log, timeout_s=timeout_s)
         yield proc

@@ -68,7 +68,8 @@ def measure(
         for conns in connections:
             for i in range(len(systems)):
                 system = systems[(turn + i) % len(systems)]
-                others = [s for s in systems if s is not system]
+                # The Serve floor shares the service's processes: not an idle other.
+                others = [s for s in systems if s.sid != system.sid]
                 point = measure_point(
                     system, others, tool=tool, endpoint=endpoint, conns=conns, duration_s=duration_s
                 )

@@ -51,7 +51,10 @@ def realtime_section(realtime: Mapping[str, Any]) -> list[str]:
         "and a URL, default options. req/s counts 2xx answers only; errors are non-2xx + socket "
         "errors; `x` columns are ratios to plain uvicorn, one process, at the same point "
         "(p99 x < 1 is better). CPU ms/req: CPU time of all the system's processes per 2xx "
-        "answer, which a busy machine disturbs least.",
+        "answer, which a busy machine disturbs least. `serve-floor` is Serve's HTTP path alone "
+        "(loadtests/bench/floor.py: the same routes and request models, answered at once, no "
+        "downstream call, no text work), an application beside the service in its cluster, so "
+        "its CPU includes the idle service's: what any Serve ingress design can reach here.",
         "",
     ]
     rows = [

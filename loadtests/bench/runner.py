@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
 import shlex
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loadtests.bench import bulk, corpus, loadgen, memory, procs, profile, realtime
+import yaml
+
+from loadtests.bench import bulk, corpus, floor, loadgen, memory, procs, profile, realtime
 from loadtests.bench.targets import find, same_summary
+
+FLOOR = "serve-floor"
 
 
 class Bench:
@@ -44,12 +49,18 @@ class Bench:
         print(f"  {'✔' if ok else '✘'} {what}", flush=True)
 
     def start(
-        self, stack: contextlib.ExitStack, name: str, cmd: list[str], url: str, timeout_s: float
+        self,
+        stack: contextlib.ExitStack,
+        name: str,
+        cmd: list[str],
+        url: str,
+        timeout_s: float,
+        env: dict[str, str] | None = None,
     ) -> realtime.System | None:
         print(f"  {name}: {shlex.join(cmd)}", flush=True)
         try:
             proc = stack.enter_context(
-                procs.running(cmd, url, log=self.out / f"{name}.log", timeout_s=timeout_s)
+                procs.running(cmd, url, log=self.out / f"{name}.log", timeout_s=timeout_s, env=env)
             )
         except Exception as exc:  # the others still run; the report says this one did not
             traceback.print_exc()
@@ -69,12 +80,22 @@ class Bench:
                     args.haproxy_stats_port,
                 )
                 print("\n== starting the service", flush=True)
+                # For real time, the Serve floor (loadtests.bench.floor) runs beside the
+                # service, importable by the replicas from this checkout.
+                config, env = None, None
+                if not args.skip_realtime:
+                    config = tmp / "serve_config_with_floor.yaml"
+                    service_config = yaml.safe_load(procs.SERVE_CONFIG.read_text("utf-8"))
+                    config.write_text(yaml.safe_dump(floor.config_with_floor(service_config)))
+                    env = {"PYTHONPATH": os.pathsep.join(filter(None, (str(procs.REPO),
+                           os.environ.get("PYTHONPATH"))))}  # fmt: skip
                 service = self.start(
                     stack,
                     "service",
-                    procs.cleanserve_up_command(ports),
+                    procs.cleanserve_up_command(ports, config),
                     f"http://127.0.0.1:{ports.port}",
                     timeout_s=300,
+                    env=env,
                 )
             if service is not None:
                 workers_at_start = procs.ray_workers(service.sid)
@@ -122,6 +143,11 @@ class Bench:
                 systems.append(started)
         if service is not None:
             systems.append(service)
+            floor_url = service.url + floor.ROUTE_PREFIX
+            if procs.healthy(floor_url):
+                systems.append(realtime.System(FLOOR, floor_url, service.sid))
+            else:
+                self.notes.append(f"the Serve floor did not answer at {floor_url}/healthz")
         for system in systems:
             self.answers[system.name] = realtime.sample_answers(system.url, self._endpoints)
         self.points = realtime.measure(

@@ -11,7 +11,17 @@ from typing import Any
 import orjson
 import pytest
 
-from loadtests.bench import bulk, corpus, loadgen, memory, profile, report, seed_wordcount
+from loadtests.bench import (
+    bulk,
+    corpus,
+    floor,
+    loadgen,
+    memory,
+    procs,
+    profile,
+    report,
+    seed_wordcount,
+)
 from loadtests.bench.targets import (
     MEMORY_FLAT_RATIO,
     Target,
@@ -453,3 +463,22 @@ def test_the_report_renders_tables_and_the_plot(tmp_path: Path) -> None:
     assert "## Caveat" in busy
     assert report.plot(points, tmp_path / "realtime.png")
     assert (tmp_path / "realtime.png").stat().st_size > 10_000
+
+
+def test_the_serve_floor_runs_beside_the_service_with_its_config_untouched() -> None:
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    service = yaml.safe_load(procs.SERVE_CONFIG.read_text(encoding="utf-8"))
+    config = floor.config_with_floor(service)
+    ServeDeploySchema.model_validate(config)  # what `cleanserve up --config` deploys
+    apps = {app["name"]: app for app in config["applications"]}
+    assert apps["cleanserve"] == service["applications"][0]
+    assert (
+        apps["floor"]["route_prefix"]
+        == floor.ROUTE_PREFIX
+        != service["applications"][0]["route_prefix"]
+    )
+    assert {k: v for k, v in config.items() if k != "applications"} == {
+        k: v for k, v in service.items() if k != "applications"
+    }
