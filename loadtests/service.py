@@ -1,20 +1,22 @@
-"""Run `cleanserve up` as a child process in its own session, for the length of a load test.
+"""Run `cleanserve up` (or another server) as a child process in its own session.
 
 Its own process, because Locust's gevent monkey-patching and Ray must never share one; its own
-session, so a Ctrl-C in the terminal reaches the runner only, and the runner stops the service
+session, so a Ctrl-C in the terminal reaches the runner only, and the runner stops the server
 in order: SIGTERM to the pid it started (`cleanserve up` then ends Ray, Serve and HAProxy), wait,
-and only then end by pid whatever of that session is left.
+and only then end by pid whatever of that session is left. The load-test runner and the
+benchmark both start their servers here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +45,83 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _tail(path: Path, lines: int = 40) -> str:
+def tail(path: Path, lines: int = 40) -> str:
     with contextlib.suppress(OSError):
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     return ""
+
+
+def up_command(ports: Ports, config: Path | None = None) -> list[str]:
+    # `python -m serve_app.cli` is the `cleanserve` entry point, run by this interpreter.
+    return [
+        sys.executable, "-m", "serve_app.cli", "up",
+        *(["--config", str(config)] if config is not None else []),
+        "--port", str(ports.port),
+        "--dashboard-port", str(ports.dashboard_port),
+        "--haproxy-metrics-port", str(ports.haproxy_metrics_port),
+        "--haproxy-stats-port", str(ports.haproxy_stats_port),
+    ]  # fmt: skip
+
+
+def launch(
+    cmd: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start cmd from the checkout, in a session of its own, its output in log."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            list(cmd),
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, *, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise ServiceError(f"{proc.args!r} exited ({proc.returncode}):\n{tail(log)}")
+        if time.monotonic() > deadline:
+            raise ServiceError(f"{url}/healthz not 200 within {timeout_s:.0f} s:\n{tail(log)}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                return
+        time.sleep(0.5)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    # `cleanserve up` ends what it started; this only catches what outlived it (the session id
+    # is the pid of its leader, the process we started).
+    end_session(proc.pid)
+
+
+@contextlib.contextmanager
+def running(
+    cmd: Sequence[str],
+    url: str,
+    *,
+    log: Path,
+    timeout_s: float = 300.0,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start cmd, wait for url/healthz, yield the process; stop it on the way out."""
+    proc = launch(cmd, log=log, env=env)
+    try:
+        wait_healthy(proc, url, log=log, timeout_s=timeout_s)
+        yield proc
+    finally:
+        stop(proc)
 
 
 @contextlib.contextmanager
@@ -60,55 +135,6 @@ def started_service(
                 f"port {port} is already in use: stop what listens there, choose other ports, "
                 "or pass --url to test a running service"
             )
-    cmd = [
-        sys.executable, "-m", "serve_app.cli", "up",
-        "--port", str(ports.port),
-        "--dashboard-port", str(ports.dashboard_port),
-        "--haproxy-metrics-port", str(ports.haproxy_metrics_port),
-        "--haproxy-stats-port", str(ports.haproxy_stats_port),
-    ]  # fmt: skip
-    if config is not None:
-        cmd += ["--config", str(config)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     url = f"http://127.0.0.1:{ports.port}"
-    try:
-        _wait_ready(proc, url, log, ready_timeout_s)
+    with running(up_command(ports, config), url, log=log, timeout_s=ready_timeout_s):
         yield url
-    finally:
-        stop(proc)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise ServiceError(f"`cleanserve up` exited ({proc.returncode}):\n{_tail(log)}")
-        if time.monotonic() > deadline:
-            raise ServiceError(
-                f"the service did not become healthy in {timeout_s:.0f} s:\n{_tail(log)}"
-            )
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                return
-        time.sleep(1.0)
-
-
-def stop(proc: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    # `cleanserve up` ends what it started; this only catches what outlived it.
-    end_session(proc.pid)

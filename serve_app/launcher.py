@@ -82,9 +82,8 @@ def become_subreaper() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
-def end_descendants(timeout_s: float = 10.0) -> list[int]:
-    me = psutil.Process()
-    procs = me.children(recursive=True)
+def _end(procs: list[psutil.Process], timeout_s: float) -> list[int]:
+    """SIGTERM each process, then SIGKILL what is left after timeout_s. Returns the pids."""
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.terminate()
@@ -93,24 +92,25 @@ def end_descendants(timeout_s: float = 10.0) -> list[int]:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     psutil.wait_procs(alive, timeout=timeout_s)
-    return [p.pid for p in procs]
+    return [proc.pid for proc in procs]
 
 
-def end_session(sid: int, timeout_s: float = 15.0) -> list[int]:
-    """End, by pid, every process of session `sid`: SIGTERM, then SIGKILL. Returns the pids."""
+def end_descendants(timeout_s: float = 10.0) -> list[int]:
+    return _end(psutil.Process().children(recursive=True), timeout_s)
+
+
+def session_processes(sid: int) -> list[psutil.Process]:
     procs = []
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error, ProcessLookupError):
             if os.getsid(proc.pid) == sid:
                 procs.append(proc)
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    return [proc.pid for proc in procs]
+    return procs
+
+
+def end_session(sid: int, timeout_s: float = 15.0) -> list[int]:
+    """End, by pid, every process of session `sid`: SIGTERM, then SIGKILL. Returns the pids."""
+    return _end(session_processes(sid), timeout_s)
 
 
 def ensure_auth_token() -> None:

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from serve_app.launcher import end_session
+from loadtests.service import Ports, running, tail, up_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,15 +39,9 @@ class Service:
 def start_service(
     tmp: Path, *, env: dict[str, str] | None = None, config: Path | None = None
 ) -> Iterator[Service]:
-    port, dashboard = free_port(), free_port()
-    log = tmp / f"service-{port}.log"
-    cmd = [
-        sys.executable, "-m", "serve_app.cli", "up",
-        "--port", str(port),
-        "--dashboard-port", str(dashboard),
-        "--haproxy-metrics-port", str(free_port()),
-        "--haproxy-stats-port", str(free_port()),
-    ]  # fmt: skip
+    """`cleanserve up` on free ports, in a session of its own (see loadtests.service)."""
+    ports = Ports(free_port(), free_port(), free_port(), free_port())
+    log = tmp / f"service-{ports.port}.log"
     # Serve's fallback proxy binds fixed ports with SO_REUSEPORT: two services on one machine
     # would answer for each other there.
     env = {
@@ -57,49 +49,35 @@ def start_service(
         "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
         **(env or {}),
     }
-    if config is not None:
-        cmd += ["--config", str(config)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the service exited ({proc.returncode}):\n{_tail(log)}")
+    url = f"http://127.0.0.1:{ports.port}"
+    with running(up_command(ports, config), url, log=log, env=env):
+        # /healthz answers a moment before `cleanserve up` prints the cluster's address.
+        deadline = time.monotonic() + 30
+        while "cleanserve is up" not in (text := log.read_text(errors="replace")):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the service did not become healthy:\n{_tail(log)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if "cleanserve is up" in log.read_text(errors="replace"):
-                    if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                        break
-            time.sleep(0.5)
-        match = re.search(r"Ray cluster: (\S+)", log.read_text(errors="replace"))
+                raise RuntimeError(f"the service never said it was up:\n{tail(log)}")
+            time.sleep(0.2)
+        match = re.search(r"Ray cluster: (\S+)", text)
         yield Service(
             url=url,
             ray_address=match.group(1) if match else None,
-            dashboard_url=f"http://127.0.0.1:{dashboard}",
+            dashboard_url=f"http://127.0.0.1:{ports.dashboard_port}",
             log=log,
         )
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        end_session(proc.pid)
 
 
-def _tail(log: Path, lines: int = 60) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+def multipart(files: list[tuple[str, bytes]], boundary: str = "b0undary") -> tuple[bytes, str]:
+    """A multipart/form-data body of `files` parts, as `cleanserve batch` sends, and its
+    Content-Type."""
+    out = io.BytesIO()
+    for name, data in files:
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+        )
+        out.write(data + b"\r\n")
+    out.write(f"--{boundary}--\r\n".encode())
+    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
 def ensure_debian_file(path: str, package: str) -> Path:

@@ -1,7 +1,6 @@
 """/v1/batch end to end: formats, bad records, ordering, seed compatibility, a replica killed."""
 
 import gzip
-import io
 import json
 import random
 import subprocess
@@ -15,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.support import Service
+from tests.support import Service, multipart
 
 pytestmark = pytest.mark.serve
 
@@ -43,18 +42,6 @@ def post_batch(
 
 def review(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n)) + ("\n" if rng.random() < 0.3 else "")
-
-
-def multipart(files: list[tuple[str, bytes]], boundary: str = "b0undary") -> tuple[bytes, str]:
-    out = io.BytesIO()
-    for name, data in files:
-        out.write(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n".encode()
-        )
-        out.write(data + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
 def seed_script(texts: list[str]) -> tuple[list[dict[str, object]], dict[str, object]]:

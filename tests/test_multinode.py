@@ -42,7 +42,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.test_cluster_deploy import (
+from tests.clusters import (
     Cluster,
     deploy_config,
     diagnostics,

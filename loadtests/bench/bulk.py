@@ -19,6 +19,7 @@ import orjson
 
 from loadtests.bench import procs
 from loadtests.bench.corpus import Corpus
+from loadtests.service import tail
 from serve_app.summary import Summary
 
 SEED_OPTIONS: dict[str, Any] = {
@@ -81,9 +82,7 @@ def _script(
 ) -> BulkRun:
     measured = procs.run_measured(cmd, log=workdir / f"{name}.log", env=env)
     if measured.returncode != 0:
-        raise BulkError(
-            f"{name} exited {measured.returncode}:\n{procs.tail(workdir / f'{name}.log')}"
-        )
+        raise BulkError(f"{name} exited {measured.returncode}:\n{tail(workdir / f'{name}.log')}")
     result = _last_json_line(measured.stdout)
     seconds = float(result.pop("elapsed_s"))
     extra: dict[str, Any] = {}
@@ -154,9 +153,7 @@ def service_batch(
         measured = procs.run_measured(cmd, log=workdir / f"{name}.log", env=env)
         cores = cpu.end()
     if measured.returncode != 0:
-        raise BulkError(
-            f"{name} exited {measured.returncode}:\n{procs.tail(workdir / f'{name}.log')}"
-        )
+        raise BulkError(f"{name} exited {measured.returncode}:\n{tail(workdir / f'{name}.log')}")
     summary = parse_batch_table(measured.stdout)
     extra: dict[str, Any] = {
         "command": cmd,

@@ -7,47 +7,25 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import psutil
 
+from loadtests.service import REPO as REPO
 from serve_app.launcher import end_session
+from serve_app.launcher import session_processes as session_processes
 
-REPO = Path(__file__).resolve().parents[2]
 SERVE_CONFIG = REPO / "serve_config.yaml"
 
-
-class ProcessError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ServicePorts:
-    port: int = 38000
-    dashboard_port: int = 38265
-    haproxy_metrics_port: int = 39101
-    haproxy_stats_port: int = 38404
-
-
-def cleanserve_up_command(ports: ServicePorts, config: Path | None = None) -> list[str]:
-    # `python -m serve_app.cli` is the `cleanserve` entry point, run by this interpreter.
-    return [
-        sys.executable, "-m", "serve_app.cli", "up",
-        *(["--config", str(config)] if config is not None else []),
-        "--port", str(ports.port),
-        "--dashboard-port", str(ports.dashboard_port),
-        "--haproxy-metrics-port", str(ports.haproxy_metrics_port),
-        "--haproxy-stats-port", str(ports.haproxy_stats_port),
-    ]  # fmt: skip
+# Started and stopped by loadtests.service, as the load-test runner's service is.
 
 
 def uvicorn_command(port: int, workers: int) -> list[str]:
@@ -57,78 +35,6 @@ def uvicorn_command(port: int, workers: int) -> list[str]:
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     return [*cmd, "--workers", str(workers)] if workers > 1 else cmd
-
-
-def session_processes(sid: int) -> list[psutil.Process]:
-    procs = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if os.getsid(proc.pid) == sid:
-                procs.append(proc)
-    return procs
-
-
-def stop(proc: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    end_session(proc.pid)  # the session id is the pid of its leader, the process we started
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    return ""
-
-
-def start(
-    cmd: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            list(cmd),
-            cwd=REPO,
-            env={**os.environ, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def wait_healthy(proc: subprocess.Popen[bytes], url: str, *, log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise ProcessError(f"{proc.args!r} exited ({proc.returncode}):\n{tail(log)}")
-        if time.monotonic() > deadline:
-            raise ProcessError(f"{url}/healthz not 200 within {timeout_s:.0f} s:\n{tail(log)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                return
-        time.sleep(0.5)
-
-
-@contextlib.contextmanager
-def running(
-    cmd: Sequence[str],
-    url: str,
-    *,
-    log: Path,
-    timeout_s: float = 300.0,
-    env: Mapping[str, str] | None = None,
-) -> Iterator[subprocess.Popen[bytes]]:
-    proc = start(cmd, log=log, env=env)
-    try:
-        wait_healthy(proc, url, log=log, timeout_s=timeout_s)
-        yield proc
-    finally:
-        stop(proc)
 
 
 # --- measuring ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import yaml
 
 from loadtests.bench import bulk, corpus, floor, loadgen, memory, procs, profile, realtime
 from loadtests.bench.targets import find, same_summary
+from loadtests.service import Ports, running, up_command
 
 FLOOR = "serve-floor"
 
@@ -60,7 +61,7 @@ class Bench:
         print(f"  {name}: {shlex.join(cmd)}", flush=True)
         try:
             proc = stack.enter_context(
-                procs.running(cmd, url, log=self.out / f"{name}.log", timeout_s=timeout_s, env=env)
+                running(cmd, url, log=self.out / f"{name}.log", timeout_s=timeout_s, env=env)
             )
         except Exception as exc:  # the others still run; the report says this one did not
             traceback.print_exc()
@@ -73,7 +74,7 @@ class Bench:
         with contextlib.ExitStack() as stack:
             service = None
             if not args.skip_realtime or not args.skip_bulk or args.memory:
-                ports = procs.ServicePorts(
+                ports = Ports(
                     args.port,
                     args.dashboard_port,
                     args.haproxy_metrics_port,
@@ -92,7 +93,7 @@ class Bench:
                 service = self.start(
                     stack,
                     "service",
-                    procs.cleanserve_up_command(ports, config),
+                    up_command(ports, config),
                     f"http://127.0.0.1:{ports.port}",
                     timeout_s=300,
                     env=env,

@@ -14,7 +14,8 @@ import pytest
 
 from tests.reliability import conftest as limits
 from tests.reliability.conftest import Guarded
-from tests.reliability.uploads import duplex_post, gzip_bomb, multipart
+from tests.reliability.uploads import duplex_post, gzip_bomb
+from tests.support import multipart
 
 pytestmark = pytest.mark.reliability
 

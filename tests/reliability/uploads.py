@@ -15,18 +15,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
-def multipart(files: list[tuple[str, bytes]], boundary: str = "r3liability") -> tuple[bytes, str]:
-    out = io.BytesIO()
-    for name, data in files:
-        out.write(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n".encode()
-        )
-        out.write(data + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
-
-
 def gzip_bomb(total_bytes: int, *, member_bytes: int = 64 * 1024 * 1024) -> bytes:
     """Gzip of `total_bytes` zero bytes, about 1000 times smaller.
 
