@@ -107,13 +107,19 @@ def test_killing_a_replica_of_each_deployment_under_load(guarded: Guarded) -> No
                     f"(at {', '.join(f'{t:.1f}' for t in late) or '-'} s after the kill), "
                     f"all replicas running again after {recovery_s:.1f} s"
                 )
-                # At most the requests in flight at the kill fail, and only in these ways:
-                assert phase.failed <= CONCURRENCY, report[-1]
                 if deployment == "Ingress":
                     # Lost with the replica: HAProxy closes their connections without an
-                    # answer. The next ones go to the fallback proxy, then the new replica.
+                    # answer, for the requests in flight and for those sent before it marks the
+                    # replica down (Ray's HAProxy config: after 3 connection errors of live
+                    # traffic, RAY_SERVE_HAPROXY_OBSERVE_ERROR_LIMIT). The next ones go to the
+                    # fallback proxy, then the new replica. Seen: 8 and 9 failures, all within
+                    # 0.2 s of the kill.
                     assert set(phase.errors) <= {"RemoteProtocolError"}, report[-1]
+                    assert all(t <= 2.0 for t in late), report[-1]
+                    assert phase.failed <= 3 * CONCURRENCY, report[-1]
                 else:
+                    # At most the requests in flight at the kill fail.
+                    assert phase.failed <= CONCURRENCY, report[-1]
                     # The ingress sends a lost call once more, to the new replica. Some calls
                     # in flight at the kill never return: their requests get a 504 at the
                     # budget, when the ingress gives the call up. No 500.
