@@ -131,20 +131,30 @@ def core(corpus: Corpus, workdir: Path, mode: str) -> BulkRun:
     )
 
 
-def batch_command(corpus: Corpus, url: str, out: Path, mode: str) -> list[str]:
+def batch_command(
+    corpus: Corpus, url: str, out: Path, mode: str, *, summary_only: bool = False
+) -> list[str]:
     cmd = [sys.executable, "-m", "serve_app.cli", "batch", corpus.pattern, "--out", str(out)]
     cmd += ["--url", url]
     if (options := MODE_OPTIONS[mode]) is not None:
         cmd += ["--options", json.dumps(options)]
-    return cmd
+    return [*cmd, "--summary-only"] if summary_only else cmd
 
 
 def service_batch(
-    corpus: Corpus, workdir: Path, *, url: str, service_sid: int, mode: str
+    corpus: Corpus,
+    workdir: Path,
+    *,
+    url: str,
+    service_sid: int,
+    mode: str,
+    summary_only: bool = False,
 ) -> BulkRun:
-    name = f"batch-{mode}"
+    """`cleanserve batch` on the corpus. summary_only: the seed script's own output (the
+    aggregates, no line per record); the targets use the run with every record's line."""
+    name = f"batch-{mode}" + ("-summary" if summary_only else "")
     out = workdir / f"{name}.jsonl"
-    cmd = batch_command(corpus, url, out, mode)
+    cmd = batch_command(corpus, url, out, mode, summary_only=summary_only)
     cpu = procs.CpuSplit(service_sid)
     # A wide, plain console: the summary table must come out on one line per row.
     env = {"COLUMNS": "100000", "TERM": "dumb", "NO_COLOR": "1"}
@@ -166,12 +176,12 @@ def service_batch(
         "replicas_after": procs.replica_counts(service_sid),
         "out_bytes": out.stat().st_size if out.exists() else 0,
     }
-    if mode == "seed":
+    if mode == "seed" and not summary_only:
         extra["rows_summary"] = summary_from_rows(out).to_dict()
     out.unlink(missing_ok=True)  # results can be as large as the corpus
     return BulkRun(
         name=name,
-        label=f"/v1/batch via cleanserve batch ({mode})",
+        label=f"/v1/batch via cleanserve batch ({mode}{', summary only' if summary_only else ''})",
         mode=mode,
         seconds=measured.wall_s,
         wall_s=measured.wall_s,

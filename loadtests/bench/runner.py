@@ -198,6 +198,9 @@ class Bench:
         if service is not None:
             for mode in ("seed", "standard"):
                 jobs.append((f"batch-{mode}", functools.partial(self.batch, service, mode)))
+            jobs.append(
+                ("batch-seed-summary", functools.partial(self.batch, service, "seed", True))
+            )
         rounds: dict[str, list[bulk.BulkRun]] = {}
         for round_no in range(1, self.args.repeat + 1):
             for name, job in jobs:
@@ -210,10 +213,17 @@ class Bench:
                 self.section(f"bulk: {name}, round {round_no}", one)
         self.runs = [bulk.median_run(runs).to_dict() for runs in rounds.values()]
 
-    def batch(self, service: realtime.System, mode: str) -> bulk.BulkRun:
+    def batch(
+        self, service: realtime.System, mode: str, summary_only: bool = False
+    ) -> bulk.BulkRun:
         assert self.corpus is not None
         return bulk.service_batch(
-            self.corpus, self.out, url=service.url, service_sid=service.sid, mode=mode
+            self.corpus,
+            self.out,
+            url=service.url,
+            service_sid=service.sid,
+            mode=mode,
+            summary_only=summary_only,
         )
 
     def profile_batch(self, service: realtime.System) -> None:
@@ -283,6 +293,7 @@ class Bench:
                 ("seed-ray", "seed ray.remote script"),
                 ("core-seed", "core pipeline, seed options"),
                 ("batch-seed", "/v1/batch seed-compatible summary"),
+                ("batch-seed-summary", "/v1/batch seed-compatible, --summary-only"),
             ):
                 run = find(self.runs, name=name)
                 if run is not None:

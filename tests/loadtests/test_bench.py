@@ -482,3 +482,13 @@ def test_the_serve_floor_runs_beside_the_service_with_its_config_untouched() -> 
     assert {k: v for k, v in config.items() if k != "applications"} == {
         k: v for k, v in service.items() if k != "applications"
     }
+
+
+def test_the_summary_only_batch_is_the_seed_mode_command_without_record_lines(
+    tmp_path: Path,
+) -> None:
+    data = corpus.Corpus(tmp_path, (), 0)
+    full = bulk.batch_command(data, "http://x", tmp_path / "o", "seed")
+    summary = bulk.batch_command(data, "http://x", tmp_path / "o", "seed", summary_only=True)
+    assert summary == [*full, "--summary-only"]
+    assert json.loads(full[full.index("--options") + 1]) == bulk.SEED_OPTIONS
