@@ -63,7 +63,8 @@ WORKERS_MAX = 12
 # keeping a stale value), except options named in ADDED_OPTIONS.
 #   * num_cpus 1.0: the work is CPU-bound Python, so a replica uses at most one core; the
 #     fractions in serve_config.yaml only exist to fit three deployments on two CPUs.
-#   * min 2 replicas, max_replicas_per_node: losing one pod leaves every stage serving.
+#   * max_replicas_per_node (with serve_config.yaml's min 2 replicas): losing one pod leaves
+#     every stage serving.
 #   * max 16: a 4-CPU worker holds four 1-CPU replicas; 12 workers hold them all (tested).
 CLUSTER_OVERRIDES: Mapping[str, Mapping[str, Any]] = {
     "Ingress": {
@@ -72,13 +73,11 @@ CLUSTER_OVERRIDES: Mapping[str, Mapping[str, Any]] = {
         "ray_actor_options.num_cpus": 1.0,
     },
     "TextCleaner": {
-        "autoscaling_config.min_replicas": 2,
         "autoscaling_config.max_replicas": 16,
         "max_replicas_per_node": 2,
         "ray_actor_options.num_cpus": 1.0,
     },
     "WordCounter": {
-        "autoscaling_config.min_replicas": 2,
         "autoscaling_config.max_replicas": 16,
         "max_replicas_per_node": 2,
         "ray_actor_options.num_cpus": 1.0,
