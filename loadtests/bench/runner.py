@@ -88,8 +88,8 @@ class Bench:
                     config = tmp / "serve_config_with_floor.yaml"
                     service_config = yaml.safe_load(procs.SERVE_CONFIG.read_text("utf-8"))
                     config.write_text(yaml.safe_dump(floor.config_with_floor(service_config)))
-                    env = {"PYTHONPATH": os.pathsep.join(filter(None, (str(procs.REPO),
-                           os.environ.get("PYTHONPATH"))))}  # fmt: skip
+                    paths = [str(procs.REPO), os.environ.get("PYTHONPATH", "")]
+                    env = {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
                 service = self.start(
                     stack,
                     "service",
