@@ -24,6 +24,7 @@ import psutil
 import pytest
 import yaml
 
+from loadtests.service import tail
 from serve_app import launcher
 from serve_app.launcher import DEFAULT_CONFIG, SERVICE_ENV, end_session, ensure_auth_token
 from tests.support import REPO, free_port
@@ -261,10 +262,6 @@ def wait_running(cluster: Cluster, app: str = "cleanserve", *, timeout_s: float 
 def wait_healthy(url: str, *, timeout_s: float = 60) -> None:
     """RUNNING says the replicas are up; HAProxy answers once it has reloaded with them."""
     launcher.wait_healthy(url, timeout_s)
-
-
-def tail(path: Path, lines: int) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def diagnostics(cluster: Cluster, lines: int = 40) -> str:

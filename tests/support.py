@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from loadtests.service import REPO as REPO
 from loadtests.service import Ports, running, tail, up_command
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:

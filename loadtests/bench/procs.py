@@ -1,4 +1,5 @@
-"""Processes the benchmark starts: each in its own session, stopped by SIGTERM to the pid it
+"""Processes the benchmark starts: each in its own session (started and stopped by
+loadtests.service, as the load-test runner's service is), stopped by SIGTERM to the pid it
 started; what outlives that pid is ended by pid, found by session id, never by name.
 Sessions also scope what is measured: RSS and CPU of every process of a service.
 """
@@ -24,8 +25,6 @@ from serve_app.launcher import end_session
 from serve_app.launcher import session_processes as session_processes
 
 SERVE_CONFIG = REPO / "serve_config.yaml"
-
-# Started and stopped by loadtests.service, as the load-test runner's service is.
 
 
 def uvicorn_command(port: int, workers: int) -> list[str]:
