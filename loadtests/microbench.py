@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loadtests.textgen import ReviewGenerator
-from serve_app import cleaning, counting
+from serve_app.core import cleaning, counting
 
 
 def corpus(megabytes: float, seed: int) -> list[str]:

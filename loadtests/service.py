@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from serve_app.launcher import end_session
+from serve_app.ops.launcher import end_session
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,9 +52,9 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 def up_command(ports: Ports, config: Path | None = None) -> list[str]:
-    # `python -m serve_app.cli` is the `cleanserve` entry point, run by this interpreter.
+    # `python -m serve_app.ops.cli` is the `cleanserve` entry point, run by this interpreter.
     return [
-        sys.executable, "-m", "serve_app.cli", "up",
+        sys.executable, "-m", "serve_app.ops.cli", "up",
         *(["--config", str(config)] if config is not None else []),
         "--port", str(ports.port),
         "--dashboard-port", str(ports.dashboard_port),

@@ -6,8 +6,8 @@ from typing import Any
 
 from ray.serve import Application
 
-from serve_app.deployments import TextCleaner, WordCounter
-from serve_app.ingress import Ingress
+from serve_app.service.deployments import TextCleaner, WordCounter
+from serve_app.service.ingress import Ingress
 from serve_app.settings import Settings
 
 # Defaults that fit a 2-CPU laptop when run without serve_config.yaml (`serve run

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from serve_app import cleaning, counting
+from serve_app.core import cleaning, counting
 
 
 def _no_lone_surrogates(text: str) -> str:

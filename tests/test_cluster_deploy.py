@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serve_app import cleaning, counting
+from serve_app.core import cleaning, counting
 from tests.clusters import (
     deploy_config,
     head_node,

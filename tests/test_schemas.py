@@ -3,7 +3,8 @@ import dataclasses
 import pytest
 from pydantic import ValidationError
 
-from serve_app import cleaning, counting, schemas
+from serve_app import schemas
+from serve_app.core import cleaning, counting
 
 
 @pytest.mark.parametrize(

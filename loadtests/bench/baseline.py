@@ -14,7 +14,7 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from serve_app import cleaning, counting
+from serve_app.core import cleaning, counting
 from serve_app.schemas import AnalyzeRequest, AnalyzeResponse, CleanRequest, CleanResponse
 
 

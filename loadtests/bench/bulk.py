@@ -20,7 +20,7 @@ import orjson
 from loadtests.bench import procs
 from loadtests.bench.corpus import Corpus
 from loadtests.service import tail
-from serve_app.summary import Summary
+from serve_app.core.summary import Summary
 
 SEED_OPTIONS: dict[str, Any] = {
     "clean": {"preset": "minimal"},
@@ -134,7 +134,7 @@ def core(corpus: Corpus, workdir: Path, mode: str) -> BulkRun:
 def batch_command(
     corpus: Corpus, url: str, out: Path, mode: str, *, summary_only: bool = False
 ) -> list[str]:
-    cmd = [sys.executable, "-m", "serve_app.cli", "batch", corpus.pattern, "--out", str(out)]
+    cmd = [sys.executable, "-m", "serve_app.ops.cli", "batch", corpus.pattern, "--out", str(out)]
     cmd += ["--url", url]
     if (options := MODE_OPTIONS[mode]) is not None:
         cmd += ["--options", json.dumps(options)]

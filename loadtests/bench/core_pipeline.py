@@ -15,8 +15,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from serve_app import cleaning, counting
-from serve_app.summary import Summary
+from serve_app.core import cleaning, counting
+from serve_app.core.summary import Summary
 
 MODES: dict[str, tuple[cleaning.CleanOptions, counting.CountOptions]] = {
     "standard": (cleaning.CleanOptions(), counting.CountOptions()),

@@ -21,8 +21,8 @@ import httpx
 import psutil
 
 from loadtests.service import REPO as REPO
-from serve_app.launcher import end_session
-from serve_app.launcher import session_processes as session_processes
+from serve_app.ops.launcher import end_session
+from serve_app.ops.launcher import session_processes as session_processes
 
 SERVE_CONFIG = REPO / "serve_config.yaml"
 
@@ -61,7 +61,7 @@ def label(proc: psutil.Process) -> str:
             return "dashboard"
         joined = " ".join(cmdline[:4])
         for marker, name in (
-            ("serve_app.cli", "cleanserve up"),
+            ("serve_app.ops.cli", "cleanserve up"),
             ("uvicorn", "uvicorn"),
             ("dashboard", "dashboard"),
             ("log_monitor", "log_monitor"),

@@ -14,8 +14,8 @@ import pytest
 import ray.autoscaler
 import yaml
 
-from serve_app import manifest
-from serve_app.launcher import DEFAULT_CONFIG, SERVICE_ENV
+from serve_app.ops import manifest
+from serve_app.ops.launcher import DEFAULT_CONFIG, SERVICE_ENV
 
 CLUSTER = DEFAULT_CONFIG.parent / "deploy" / "cluster.yaml"
 RAY_SCHEMA = Path(ray.autoscaler.__file__).parent / "ray-schema.json"

@@ -2,7 +2,7 @@
 
 Ray exports every metric with a `ray_` prefix; a Counter gains `_total`, a Histogram is read
 through `_bucket` (or `_sum`/`_count`), a Gauge keeps its name. The names and kinds come from the
-source that defines them: serve_app/metrics.py and the installed Ray Serve, not from memory.
+source that defines them: serve_app/service/metrics.py and the installed Ray Serve, not from memory.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import ray.serve
 
-from serve_app.launcher import DEFAULT_CONFIG
+from serve_app.ops.launcher import DEFAULT_CONFIG
 
 DASHBOARD = DEFAULT_CONFIG.parent / "deploy" / "grafana-dashboard.json"
-CUSTOM_METRICS = DEFAULT_CONFIG.parent / "serve_app" / "metrics.py"
+CUSTOM_METRICS = DEFAULT_CONFIG.parent / "serve_app" / "service" / "metrics.py"
 SERVE_SOURCE = Path(ray.serve.__file__).parent
 SUFFIXES = {"Counter": ("_total",), "Histogram": ("_bucket", "_sum", "_count"), "Gauge": ("",)}
 # Serve's own metrics the dashboard must show beside the service's.

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from serve_app import manifest
-from serve_app.cli import main
-from serve_app.launcher import DEFAULT_CONFIG, SERVICE_ENV
+from serve_app.ops import manifest
+from serve_app.ops.cli import main
+from serve_app.ops.launcher import DEFAULT_CONFIG, SERVICE_ENV
 from tests.deploy.kube import (
     cel_fields,
     crd_errors,

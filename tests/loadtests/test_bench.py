@@ -407,7 +407,7 @@ def test_py_spy_raw_stacks_summarize_into_frames_and_categories(tmp_path: Path) 
     raw.write_text(
         "Thread.run (threading.py:982) 6\n"
         "main (x.py:1);Worker.main_loop (ray/_private/worker.py:1069) 2\n"
-        "Thread.run (threading.py:982);clean (serve_app/cleaning.py:79);"
+        "Thread.run (threading.py:982);clean (serve_app/core/cleaning.py:79);"
         "is_bad (ftfy/badness.py:420) 2\n",
         encoding="utf-8",
     )
@@ -422,12 +422,12 @@ def test_py_spy_raw_stacks_summarize_into_frames_and_categories(tmp_path: Path) 
 
 
 def test_framework_code_under_the_apps_middleware_is_not_the_apps_work() -> None:
-    middleware = "BearerAuth.__call__ (serve_app/guards.py:79)"
+    middleware = "BearerAuth.__call__ (serve_app/service/guards.py:79)"
     assert profile.category([middleware, "Router.__call__ (starlette/routing.py:683)"]) == (
         "HTTP: uvicorn / Starlette / FastAPI"
     )
-    assert profile.category([middleware, "count (serve_app/counting.py:1)"]) == profile.APP
-    assert profile.category(["_count (serve_app/counting.py:1)", "Counter.update (x)"]) == (
+    assert profile.category([middleware, "count (serve_app/core/counting.py:1)"]) == profile.APP
+    assert profile.category(["_count (serve_app/core/counting.py:1)", "Counter.update (x)"]) == (
         profile.APP
     )
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from serve_app.launcher import DEFAULT_CONFIG, LaunchOptions, load_config
+from serve_app.ops.launcher import DEFAULT_CONFIG, LaunchOptions, load_config
 from tests.reliability import serve_admin
 from tests.support import Service, free_port, start_service
 
@@ -88,7 +88,7 @@ def guarded_serve_config() -> dict[str, Any]:
 
 # Package scope: the service ends with this package's last test. A second Ray cluster left
 # running would make drivers that connect with address="auto" (ray.util.state without an
-# address, as tests/test_batch_api.py's replica kill) refuse to pick one.
+# address, as tests/service/test_batch_api.py's replica kill) refuse to pick one.
 @pytest.fixture(scope="package")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guarded]:
     tmp = tmp_path_factory.mktemp("guarded")

@@ -1,5 +1,5 @@
-"""Who can reach what: API keys at the HTTP level (tests/test_guards.py covers the middleware
-itself), and which addresses the service's processes listen on.
+"""Who can reach what: API keys at the HTTP level (tests/service/test_guards.py covers the
+middleware itself), and which addresses the service's processes listen on.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Bad input gets a 4xx whose JSON body says what is wrong, never a 5xx; the service keeps
-serving. Complements tests/test_ingress.py (unknown options, wrong types, missing text,
-malformed JSON, a lone surrogate in the text) and tests/test_batch_api.py (bad records mixed
+serving. Complements tests/service/test_ingress.py (unknown options, wrong types, missing text,
+malformed JSON, a lone surrogate in the text) and tests/service/test_batch_api.py (bad records mixed
 in, CSV without the text column, bad query parameters, an image/png upload).
 """
 

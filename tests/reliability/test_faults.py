@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import ray.exceptions
 
-from serve_app.ingress import _call_downstream
+from serve_app.service.ingress import _call_downstream
 from tests.reliability import serve_admin
 from tests.reliability.conftest import Guarded
 from tests.reliability.load import BackgroundLoad, LoadStats

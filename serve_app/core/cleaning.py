@@ -1,0 +1,384 @@
+"""Clean review text: text + CleanOptions -> text. Pure: no Ray, no HTTP, no pydantic.
+
+Option           Default     Effect (standard preset)
+preset           "standard"  "minimal": text.replace("\\n", " ").strip() and nothing else
+normalize        "NFC"       "NFC", "NFKC" (also folds ，！？ to ,!?) or None; cuts mark runs to 30
+fix_encoding     True        repair UTF-8 mojibake read as Latin-1/cp1252 ("cafÃ©" -> "café")
+strip_html       True        drop tags, comments and <script>/<style> blocks, decode entities
+urls             "keep"      http(s)/ftp/www. links: "keep", "remove" or "mask" (-> URL_MASK)
+emails           "keep"      addresses: "keep", "remove" or "mask" (-> EMAIL_MASK)
+emoji            "keep"      "remove" drops emoji with skin tones, flags, keycaps, VS15/VS16, tags
+fullwidth_alnum  True        Ａ-Ｚ ａ-ｚ ０-９ and U+3000 -> ASCII; CJK punctuation is never touched
+lowercase        False       str.lower() (not casefold: "ß" stays "ß"); mask tokens are kept as is
+max_repeat       None        squash a run of one code point longer than N to N (N >= 1)
+Always (standard): C0/C1 controls, zero-width characters (U+200B-U+200D, U+2060, U+FEFF) and lone
+surrogates are dropped, surrogate pairs are joined, whitespace runs become one space, ends stripped.
+
+The standard preset is idempotent: clean(clean(x, o), o) == clean(x, o). Steps can re-enable each
+other (dropping an emoji can join "&am" and "p;"), so a pass ends with a check of the steps a later
+step can undo, and the pass repeats (bounded) until the text is settled. Every pattern is linear.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import ftfy
+import regex
+
+from serve_app.core import markup
+
+__all__ = ["EMAIL_MASK", "URL_MASK", "CleanOptions", "clean", "clean_many"]
+
+# Brackets, not angle brackets: strip_html would eat "<URL>" on a second pass.
+URL_MASK = "[URL]"
+EMAIL_MASK = "[EMAIL]"
+
+LinkAction = Literal["keep", "remove", "mask"]
+
+
+@dataclass(frozen=True, slots=True)
+class CleanOptions:
+    preset: Literal["standard", "minimal"] = "standard"
+    normalize: Literal["NFC", "NFKC"] | None = "NFC"
+    fix_encoding: bool = True
+    strip_html: bool = True
+    urls: LinkAction = "keep"
+    emails: LinkAction = "keep"
+    emoji: Literal["keep", "remove"] = "keep"
+    fullwidth_alnum: bool = True
+    lowercase: bool = False
+    max_repeat: int | None = None
+
+    def __post_init__(self) -> None:
+        # Literal is only checked statically; the CLI and tests build options by hand.
+        allowed: dict[str, tuple[object, ...]] = {
+            "preset": ("standard", "minimal"),
+            "normalize": ("NFC", "NFKC", None),
+            "urls": ("keep", "remove", "mask"),
+            "emails": ("keep", "remove", "mask"),
+            "emoji": ("keep", "remove"),
+        }
+        for name, values in allowed.items():
+            if getattr(self, name) not in values:
+                raise ValueError(f"{name} must be one of {values!r}, not {getattr(self, name)!r}")
+        if self.max_repeat is not None and (
+            isinstance(self.max_repeat, bool) or self.max_repeat < 1
+        ):
+            raise ValueError(f"max_repeat must be None or >= 1, not {self.max_repeat!r}")
+
+
+def clean(text: str, options: CleanOptions = CleanOptions()) -> str:
+    """Clean one text. With the minimal preset lone surrogates pass through untouched: the HTTP
+    layer rejects them before they get here; the standard preset drops them."""
+    return _pipeline(options)(text)
+
+
+def clean_many(texts: Iterable[str], options: CleanOptions = CleanOptions()) -> list[str]:
+    run = _pipeline(options)
+    return [run(text) for text in texts]
+
+
+Step = Callable[[str], str]
+
+# Settling takes one extra pass for texts a later step re-enables an earlier one on, a second one
+# for constructed inputs; past this, nested constructions are left as they are.
+_MAX_PASSES = 4
+
+
+@functools.lru_cache(maxsize=128)
+def _pipeline(options: CleanOptions) -> Step:
+    if options.preset == "minimal":
+        return _minimal
+    steps: list[Step] = [_drop_invisible_keep_c1]  # C1 bytes are part of mojibake: keep for ftfy
+    # Checks for the steps a later one can re-enable. The others stay settled because nothing after
+    # them produces what they remove: no later step (NFC/NFKC and lower() checked code point by
+    # code point) makes controls, zero-width or full-width alnum characters, emoji, capitals,
+    # whitespace runs or long repeats.
+    unsettled: list[Callable[[str], bool]] = []
+    if options.strip_html:
+        steps.append(markup.strip_html)
+        unsettled.append(markup.html_unsettled)
+    if options.fix_encoding:
+        steps.append(_fix_mojibake)
+        unsettled.append(_changes(_fix_mojibake))
+    steps.append(_drop_invisible)
+    if options.fullwidth_alnum:  # before normalizing: "Ａ" + U+0301 only composes once it is "A"
+        steps.append(_halfwidth)
+    if options.emoji == "remove":  # before normalizing: dropping one can expose a combining mark
+        steps.append(_remove_emoji)
+    if (form := options.normalize) is not None:
+        steps.append(functools.partial(_normalize, form))
+        unsettled.append(functools.partial(_unnormalized, form))
+    if options.lowercase:  # after NFKC, which can make capitals ("ᴬ" -> "A")
+        steps.append(_lowercase)
+    if options.urls != "keep" or options.emails != "keep":  # after lowercase: masks stay upper
+        links = _link_step(options.urls, options.emails)
+        steps.append(links)
+        if options.max_repeat is not None:  # squashing "wwww." makes a new link
+            unsettled.append(_changes(links))
+    steps.append(_collapse_whitespace)
+    if options.max_repeat is not None:
+        steps.append(_squash_step(options.max_repeat))
+
+    def run(text: str) -> str:
+        for _ in range(_MAX_PASSES):
+            for step in steps:
+                text = step(text)
+            for check in unsettled:
+                if check(text):
+                    break
+            else:
+                return text
+        return text
+
+    return run
+
+
+def _changes(step: Step) -> Callable[[str], bool]:
+    return lambda text: step(text) != text
+
+
+def _minimal(text: str) -> str:
+    return text.replace("\n", " ").strip()
+
+
+# --- invisible characters ----------------------------------------------------------------------
+
+_C0 = "".join(chr(c) for c in [*range(0x20), 0x7F] if not chr(c).isspace())
+_C1 = "".join(chr(c) for c in range(0x80, 0xA0) if not chr(c).isspace())  # keeps NEL U+0085
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_SURROGATES = "\ud800-\udfff"
+_INVISIBLE_EARLY = re.compile(f"[{_C0}{_ZERO_WIDTH}{_SURROGATES}]")
+_INVISIBLE = re.compile(f"[{_C0}{_C1}{_ZERO_WIDTH}{_SURROGATES}]")
+_SURROGATE = re.compile(f"[{_SURROGATES}]")
+_SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+
+
+def _drop_invisible_keep_c1(text: str) -> str:
+    if _INVISIBLE_EARLY.search(text) is None:
+        return text
+    if _SURROGATE.search(text) is not None:
+        # A pair spelled as two code points is one character; only lone halves are garbage.
+        text = _SURROGATE_PAIR.sub(_join_pair, text)
+    return _INVISIBLE_EARLY.sub("", text)
+
+
+def _join_pair(match: re.Match[str]) -> str:
+    high, low = match[0][0], match[0][1]
+    return chr(0x10000 + ((ord(high) - 0xD800) << 10) + (ord(low) - 0xDC00))
+
+
+def _drop_invisible(text: str) -> str:
+    return _INVISIBLE.sub("", text)
+
+
+# --- mojibake ----------------------------------------------------------------------------------
+# Encoding repair only. ftfy's defaults would also fold widths and NFKC-normalize (turning
+# "，！？" into ",!?"), uncurl quotes, unescape HTML and drop controls: other options own those.
+_FTFY_CONFIG = ftfy.TextFixerConfig(
+    unescape_html=False,
+    remove_terminal_escapes=False,
+    fix_encoding=True,
+    restore_byte_a0=True,
+    replace_lossy_sequences=True,
+    decode_inconsistent_utf8=True,
+    fix_c1_controls=True,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    uncurl_quotes=False,
+    fix_line_breaks=False,
+    fix_surrogates=False,
+    remove_control_chars=False,
+    normalization=None,
+    explain=False,
+)
+# ftfy's own first check runs at 5-20 MB/s, so look for the shape of the damage first. UTF-8 read
+# as Latin-1/cp1252 puts a lead byte (0xC2-0xF4: "Â".."ô") right before a continuation byte
+# (0x80-0xBF as Latin-1 or cp1252), or before a space where an NBSP (0xA0) was lost; stray C1
+# controls are cp1252 read as Latin-1. Accented text ("café", "naïve") has a lead byte but no
+# continuation after it. Mojibake through other code pages (cp1251, MacRoman) is left alone.
+_CONTINUATION = (
+    "\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014"
+    "\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122\ufffd"
+)
+_LEAD_OR_C1 = re.compile("[\x80-\x9f\xc2-\xf4]")
+_MOJIBAKE_HINT = re.compile(
+    f"[\x80-\x9f]|[\xc2-\xf4](?:[{_CONTINUATION}]"
+    f"|(?<=[\xc2\xc3]) |(?<=[\xe0-\xf4]) [{_CONTINUATION}])"
+)
+
+
+# ftfy weighs a whole text at once: on a 500 KB review with one damaged word that is ~0.5 s of
+# CPU (measured: the core pipeline ran at 1.3 MB/s on such files). Only the damage and some
+# context around it go to ftfy; spans closer than the context merge, so a run of mojibake is
+# never cut, and a short text is still one span.
+_CONTEXT = 64
+
+
+def _fix_mojibake(text: str) -> str:
+    if text.isascii() or _LEAD_OR_C1.search(text) is None:
+        return text
+    pieces: list[str] = []
+    done = 0  # text[:done] is in pieces
+    span_start = span_end = -1
+    for hint in _MOJIBAKE_HINT.finditer(text):
+        start, end = max(hint.start() - _CONTEXT, done), hint.end() + _CONTEXT
+        if span_end >= 0 and start <= span_end:
+            span_end = max(span_end, end)
+            continue
+        if span_end >= 0:
+            pieces.append(ftfy.fix_encoding(text[span_start:span_end], _FTFY_CONFIG))
+            done = span_end
+        pieces.append(text[done:start])
+        span_start, span_end = start, end
+    if span_end < 0:
+        return text
+    pieces.append(ftfy.fix_encoding(text[span_start:span_end], _FTFY_CONFIG))
+    pieces.append(text[span_end:])
+    return "".join(pieces)
+
+
+# --- normalization -----------------------------------------------------------------------------
+# CPython's normalizer is quadratic in the length of a run of combining marks (32K marks: 12 s). No
+# script needs more than 30 in a row (the UAX #15 stream-safe limit), so longer runs are cut to 30:
+# before normalizing, for speed, and after, as decomposing can lengthen a run ("\u0f73" is two).
+_MAX_MARKS = 30
+# Plus the starters that decompose into non-starters only.
+_NON_STARTER = r"[\p{^ccc=0}\u0f73\u0f75\u0f81\uff9e\uff9f]"
+_ANY_MARK: Any = regex.compile(_NON_STARTER)
+# Starting only where a run starts keeps the scan linear when runs are just under the limit.
+_MARK_RUN: Any = regex.compile(rf"(?<!{_NON_STARTER}){_NON_STARTER}{{{_MAX_MARKS + 1},}}")
+
+
+def _cap_marks(text: str) -> str:
+    capped: str = _MARK_RUN.sub(lambda run: run[0][:_MAX_MARKS], text)
+    return capped
+
+
+def _normalize(form: Literal["NFC", "NFKC"], text: str) -> str:
+    if text.isascii():
+        return text
+    if _ANY_MARK.search(text) is None:  # then no run after normalizing is longer than 2
+        return unicodedata.normalize(form, text)
+    return _cap_marks(unicodedata.normalize(form, _cap_marks(text)))
+
+
+def _unnormalized(form: Literal["NFC", "NFKC"], text: str) -> bool:
+    if text.isascii():
+        return False
+    if _ANY_MARK.search(text) is not None and _MARK_RUN.search(text) is not None:
+        return True
+    return not unicodedata.is_normalized(form, text)
+
+
+# --- width, emoji, case ------------------------------------------------------------------------
+
+_FULLWIDTH_ALNUM = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\u3000]")
+
+
+def _halfwidth(text: str) -> str:
+    if text.isascii():
+        return text
+    return _FULLWIDTH_ALNUM.sub(_to_halfwidth, text)
+
+
+def _to_halfwidth(match: re.Match[str]) -> str:
+    char = match[0]
+    return " " if char == "\u3000" else chr(ord(char) - 0xFEE0)
+
+
+# Removed: emoji-presentation characters; pictographs in the symbol/pictograph blocks whatever
+# their default presentation (☺ ❤ ✔); any pictograph asking for emoji style with VS16 (©️ ™️);
+# keycaps with their base (1️⃣); skin tones, regional indicators (flags), tag characters, VS15,
+# VS16 and U+20E3 themselves. Kept: text-style symbols without VS16 (© ® ™ ↔ ▶) and non-emoji
+# stars and checks (★ ☆ ✓) used in ratings. Every context is keyed on a character that is
+# removed too, so a second pass finds nothing.
+_EMOJI: Any = regex.compile(
+    r"(?V1)[#*0-9]\uFE0F?\u20E3"
+    r"|\p{Extended_Pictographic}\uFE0F"
+    r"|[\p{Extended_Pictographic}&&[\u2300-\u23FF\u2600-\u27BF\u2B00-\u2BFF\U0001F000-\U0001FFFF]]"
+    r"|[\p{Emoji_Presentation}\p{Emoji_Modifier}\p{Regional_Indicator}"
+    r"\uFE0E\uFE0F\u20E3\U000E0020-\U000E007F]"
+)
+
+
+def _remove_emoji(text: str) -> str:
+    if text.isascii():
+        return text
+    cleaned: str = _EMOJI.sub("", text)
+    return cleaned
+
+
+# Lowercasing skips the mask tokens so that a second pass leaves them alone.
+_MASK_TOKEN = re.compile(f"({re.escape(URL_MASK)}|{re.escape(EMAIL_MASK)})")
+
+
+def _lowercase(text: str) -> str:
+    if "[" not in text:
+        return text.lower()
+    parts = _MASK_TOKEN.split(text)
+    parts[::2] = [part.lower() for part in parts[::2]]
+    return "".join(parts)
+
+
+# --- links -------------------------------------------------------------------------------------
+# ASCII only: Chinese text glued to a link ("见https://x.cn/a很好") does not join it. A link
+# ends before trailing punctuation. An email is a whole run: it starts where a local part can
+# start (which also keeps "a"*N linear) and is not followed by more local part and "@" (else
+# "a@b.co+c@d.co" leaves "+c@d.co" for the next pass). An address inside a URL is the URL's.
+_URL = (
+    r"(?P<url>(?:https?://|ftp://|www\.)"
+    r"[-A-Za-z0-9._~:/?#@!$&()*+,;=%]*[-A-Za-z0-9_~/#@$&*+=%])"
+)
+_EMAIL = (
+    r"(?P<email>(?<![-A-Za-z0-9._%+])[A-Za-z0-9._%+-]++@"
+    r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])(?![A-Za-z0-9._%+-]*+@))"
+)
+_LINK = re.compile(f"{_URL}|{_EMAIL}", re.IGNORECASE | re.ASCII)
+_WWW = re.compile(r"[wW][wW][wW]\.")
+
+
+def _link_step(urls: LinkAction, emails: LinkAction) -> Step:
+    replacement = {
+        "url": {"keep": None, "remove": "", "mask": URL_MASK}[urls],
+        "email": {"keep": None, "remove": "", "mask": EMAIL_MASK}[emails],
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        new = replacement[match.lastgroup or ""]
+        return match[0] if new is None else new
+
+    def links(text: str) -> str:
+        if "://" not in text and "@" not in text and _WWW.search(text) is None:
+            return text
+        return _LINK.sub(replace, text)
+
+    return links
+
+
+# --- whitespace and repeats --------------------------------------------------------------------
+
+
+def _collapse_whitespace(text: str) -> str:
+    # str.split() splits on exactly the characters str.isspace() accepts, NEL and U+3000 included.
+    return " ".join(text.split())
+
+
+# Every run is matched whole, so the work is linear whatever the limit: "(.)\1{N,}" would rescan
+# a run shorter than N from each of its positions (N^2 per run), and a "\1" * N template
+# costs time and memory in N before any text is read (max_repeat=10**8: minutes, gigabytes).
+_RUN = re.compile(r"(.)\1+", re.DOTALL)
+
+
+def _squash_step(limit: int) -> Step:
+    def squash(match: re.Match[str]) -> str:
+        run = match.group(0)
+        return run if len(run) <= limit else match.group(1) * limit
+
+    return lambda text: _RUN.sub(squash, text)

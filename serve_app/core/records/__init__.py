@@ -1,0 +1,27 @@
+"""Incremental parsers: body bytes in, records (or per-record errors) out, in bounded memory.
+
+parser = parser_for(request.headers["content-type"], ParseOptions(text_field="body"))
+async for chunk in request.stream():
+    for record in parser.feed(chunk):
+        ...
+for record in parser.close():
+    ...
+"""
+
+from serve_app.core.records.base import (
+    ParseOptions,
+    Record,
+    RecordParser,
+    UnsupportedMediaType,
+    UploadError,
+)
+from serve_app.core.records.media import parser_for
+
+__all__ = [
+    "ParseOptions",
+    "Record",
+    "RecordParser",
+    "UnsupportedMediaType",
+    "UploadError",
+    "parser_for",
+]

@@ -1,0 +1,233 @@
+"""The `cleanserve` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from serve_app import __version__
+
+
+def _up(args: argparse.Namespace) -> int:
+    from serve_app.ops.launcher import LaunchOptions, serve_until_signal
+
+    options = LaunchOptions(
+        config=Path(args.config),
+        host=args.host,
+        port=args.port,
+        dashboard_port=args.dashboard_port,
+        haproxy_metrics_port=args.haproxy_metrics_port,
+        haproxy_stats_port=args.haproxy_stats_port,
+        num_cpus=args.num_cpus,
+    )
+
+    def ready(url: str) -> None:
+        import ray
+
+        print(f"Ray cluster: {ray.get_runtime_context().gcs_address}", flush=True)
+        print(f"Ray dashboard: http://127.0.0.1:{args.dashboard_port}", flush=True)
+        print(f"cleanserve is up at {url}  (API docs: {url}/docs; Ctrl-C stops it)", flush=True)
+
+    serve_until_signal(options, on_ready=ready)
+    print("cleanserve stopped; every process it started has ended.", flush=True)
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.table import Table
+
+    from serve_app.ops.batch_client import BatchClientError, expand_inputs, run_batch
+
+    console = Console(stderr=True)
+    try:
+        options = json.loads(args.options) if args.options else None
+        files = expand_inputs(args.inputs)
+    except (json.JSONDecodeError, BatchClientError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    if not files:
+        console.print("[red]error:[/red] no input files matched")
+        return 2
+
+    bar = Progress(
+        TextColumn("[bold]{task.fields[records]:>9,} records"),
+        TextColumn("{task.fields[rate]:>8,.0f} rec/s"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(args.out, "wb")) if args.out else None
+        stack.enter_context(bar)
+        task = bar.add_task("upload", total=1, records=0, rate=0.0)
+        started = time.monotonic()
+
+        def show(progress: Any) -> None:
+            elapsed = max(time.monotonic() - started, 1e-9)
+            bar.update(
+                task,
+                total=progress.total_bytes,
+                completed=progress.sent_bytes,
+                records=progress.records,
+                rate=progress.records / elapsed,
+            )
+
+        try:
+            result = asyncio.run(
+                run_batch(
+                    files,
+                    url=args.url,
+                    out=out,
+                    options=options,
+                    summary_only=args.summary_only,
+                    top_words=args.top_words,
+                    api_key=args.api_key,
+                    on_progress=show,
+                )
+            )
+        except BatchClientError as exc:
+            bar.stop()
+            console.print(f"[red]error:[/red] {exc}")
+            return 1
+    summary = result.summary or {}
+    table = Table(title=f"cleanserve batch: {len(files)} file(s)", show_header=False)
+    for key in ("records", "ok", "failed", "total_chars", "total_words", "unique_words"):
+        table.add_row(key, f"{summary.get(key, 0):,}")
+    # Words are data, not rich markup: "[/b]" would raise, "[b]x" would be eaten.
+    top = summary.get("top_words", [])
+    table.add_row("top_words", ", ".join(f"{escape(w)} ({c:,})" for w, c in top))
+    Console().print(table)
+    if summary.get("failed"):
+        console.print(
+            f"[yellow]{summary['failed']:,} record(s) failed[/yellow]; see their error lines"
+        )
+    if args.out:
+        console.print(f"results: {args.out}")
+    return 0
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from serve_app.ops.manifest import RAYSERVICE_PATH, render, render_serve_config, stale_diff
+
+    config = Path(args.config).read_text(encoding="utf-8")
+    if args.serve_config:
+        sys.stdout.write(render_serve_config(config))
+        return 0
+    out = Path(args.out) if args.out else RAYSERVICE_PATH
+    if args.check:
+        committed = out.read_text(encoding="utf-8") if out.exists() else None
+        if diff := stale_diff(config, committed):
+            sys.stderr.writelines(diff)
+            print(f"{out} is stale: run `cleanserve manifest` and commit it", file=sys.stderr)
+            return 1
+        print(f"{out} is up to date")
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(config), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    # loadtests/ is not part of the installed package; it sits beside serve_app/ in a checkout.
+    try:
+        from loadtests.run import run
+    except ImportError:
+        print("cleanserve loadtest needs a source checkout (loadtests/ beside serve_app/)")
+        return 2
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from serve_app.ops.launcher import DEFAULT_CONFIG
+
+    parser = argparse.ArgumentParser(prog="cleanserve", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"cleanserve {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start Ray and the service on this machine")
+    up.add_argument("--config", default=str(DEFAULT_CONFIG), help="a Serve config file")
+    up.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--dashboard-port", type=int, default=8265)
+    up.add_argument("--haproxy-metrics-port", type=int, default=9101)
+    up.add_argument("--haproxy-stats-port", type=int, default=8404)
+    up.add_argument("--num-cpus", type=int, default=None, help="CPUs for Ray (default: all)")
+    up.set_defaults(run=_up)
+
+    batch = commands.add_parser(
+        "batch", help="clean and count files through a running service, with a progress bar"
+    )
+    batch.add_argument(
+        "inputs", nargs="+", help="files, directories or quoted globs ('data/*.json')"
+    )
+    batch.add_argument("--out", help="write the per-record NDJSON results here")
+    batch.add_argument("--url", default=os.environ.get("CLEANSERVE_URL", "http://127.0.0.1:8000"))
+    batch.add_argument("--options", help='JSON, as /v1/analyze: {"clean": {...}, "count": {...}}')
+    batch.add_argument("--summary-only", action="store_true", help="only the summary comes back")
+    batch.add_argument("--top-words", type=int, default=10)
+    batch.add_argument("--api-key", default=os.environ.get("CLEANSERVE_API_KEY"))
+    batch.set_defaults(run=_batch)
+
+    manifest = commands.add_parser(
+        "manifest", help="generate deploy/rayservice.yaml (KubeRay) from serve_config.yaml"
+    )
+    manifest.add_argument("--config", default=str(DEFAULT_CONFIG), help="a Serve config file")
+    manifest.add_argument("--out", help="the manifest (default: deploy/rayservice.yaml)")
+    manifest.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if --out is stale"
+    )
+    manifest.add_argument(
+        "--serve-config",
+        action="store_true",
+        help="print only the cluster-sized Serve config, for `serve deploy` without KubeRay",
+    )
+    manifest.set_defaults(run=_manifest)
+
+    loadtest = commands.add_parser(
+        "loadtest",
+        help="Locust load test (source checkout): service, replica chart, thresholds",
+        description="Headless Locust run; results (CSV, HTML, PNG) in results/loadtest-*/.",
+    )
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "loadtests" / "run.py").is_file():
+        if str(checkout) not in sys.path:
+            sys.path.append(str(checkout))
+        from loadtests.run import add_arguments
+
+        add_arguments(loadtest)
+    loadtest.set_defaults(run=_loadtest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,399 @@
+"""The HTTP ingress: translates between HTTP and deployment handles, nothing more.
+
+Real-time requests that arrive together are grouped (`microbatch.GroupCommitter`) so that
+one handle call carries many of them; `/v1/analyze` is one call to `WordCounter.analyze`
+(clean, then count: see `deployments`). Bulk uploads stream through `batch_stream`, each chunk
+through `TextCleaner` then `WordCounter`.
+"""
+
+# No `from __future__ import annotations`: Serve rebuilds the route signatures and FastAPI
+# must see real classes, not strings, to tell a JSON body from a query parameter.
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import orjson
+import ray.exceptions
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
+
+from serve_app import __version__
+from serve_app.core import cleaning, counting, records
+from serve_app.core.summary import Summary
+from serve_app.schemas import (
+    AnalyzeRequest,
+    AnalyzeResponse,
+    BatchOptions,
+    CleanRequest,
+    CleanResponse,
+    CountRequest,
+    CountResponse,
+    ErrorBody,
+    Health,
+)
+from serve_app.service.batch_stream import BatchLimits, ChunkResult, UploadTooLarge, stream_batch
+from serve_app.service.guards import BearerAuth, BodyLimit, GuardConfig
+from serve_app.service.metrics import IngressMetrics
+from serve_app.service.microbatch import GroupCommitter
+from serve_app.settings import Settings
+
+RESULT_FIELDS = frozenset({"text", "char_count", "word_count", "unique_words", "word_counts"})
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "Body larger than the configured limit."},
+    415: {"model": ErrorBody, "description": "The body is not sent as application/json."},
+    422: {
+        "description": "Invalid JSON (also: not UTF-8, nested too deeply), unknown option, "
+        "wrong type or lone surrogate."
+    },
+    504: {"model": ErrorBody, "description": "The per-request time budget ran out."},
+}
+
+guard_config = GuardConfig()
+api = FastAPI(
+    title="cleanserve",
+    version=__version__,
+    summary="Clean text and count words (English, Chinese and mixed), in real time and in bulk.",
+)
+api.add_middleware(BodyLimit, config=guard_config, exempt=frozenset({"/v1/batch"}))
+api.add_middleware(BearerAuth, config=guard_config)
+
+
+def _json(data: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    errors = exc.errors()
+    if not _is_json(request.headers.get("content-type", "")) and any(
+        tuple(error["loc"][:1]) == ("body",) for error in errors
+    ):
+        # FastAPI takes a body of any other type as bytes, then says "not an object".
+        message = "send the request body as JSON, with Content-Type: application/json"
+        return _json({"detail": message}, status_code=415)
+    # FastAPI's default echoes each bad input back: that can be a 100 MB string, or hold a
+    # lone surrogate that no UTF-8 response can carry (a 500 instead of a 422).
+    detail = [
+        {key: error[key] for key in ("type", "loc", "msg") if key in error} for error in errors
+    ]
+    return _json({"detail": detail}, status_code=422)
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    # A body that json.loads cannot even decode gets a bare 400 "There was an error parsing
+    # the body" from FastAPI; say what is wrong, as the 422 for other invalid JSON does.
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        msg = f"JSON decode error: the body is not valid UTF-8 (byte {cause.start})"
+    elif isinstance(cause, RecursionError):
+        msg = "JSON decode error: nested too deeply"
+    else:
+        return await http_exception_handler(request, exc)
+    return _json({"detail": [{"type": "json_invalid", "loc": ["body"], "msg": msg}]}, 422)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(
+        exc, ray.exceptions.RayActorError | ray.exceptions.ActorUnavailableError
+    ) or isinstance(exc, ray.exceptions.ObjectLostError)
+
+
+async def _call_downstream(call: Callable[[], Awaitable[Any]], *, timeout_s: float) -> Any:
+    """A group's handle call: sent once more if its replica died, and given up after the
+    request budget.
+
+    A replica that dies takes the calls in flight with it. The work is a pure function of its
+    input, so a lost call is sent again (to a live replica) instead of failing every request
+    of its group with a 500, as bulk chunks are. Some calls in flight when a replica dies never
+    return at all; past the budget nobody waits for the answer, and a call that never returns
+    would hold its group-commit slot for good (two of them: the route answers only 504s).
+    """
+
+    async def at_most_twice() -> Any:
+        try:
+            return await call()
+        except Exception as exc:
+            if not _retryable(exc):
+                raise
+        return await call()
+
+    return await asyncio.wait_for(at_most_twice(), timeout_s)
+
+
+def _include_fields(include: str | None) -> frozenset[str] | None:
+    if include is None or include == "all":
+        return None
+    if include == "none":
+        return frozenset()
+    fields = frozenset(f.strip() for f in include.split(",") if f.strip())
+    unknown = fields - RESULT_FIELDS
+    if unknown:
+        raise HTTPException(
+            422,
+            f"include: unknown field(s) {sorted(unknown)}; choose from {sorted(RESULT_FIELDS)}, "
+            '"all" or "none"',
+        )
+    return fields
+
+
+class DuplexStreamingResponse(StreamingResponse):
+    """Streams results while the request body is still being read.
+
+    Starlette's StreamingResponse watches for a disconnect by calling receive() itself, which
+    would take the upload's remaining body chunks away from the batch reader and hang it.
+    A client that goes away is noticed anyway: sending to it fails and ends the stream.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stream_response(send)
+
+
+def _parse_batch_options(raw: str | None) -> BatchOptions:
+    if raw is None:
+        return BatchOptions()
+    try:
+        return BatchOptions.model_validate_json(raw)
+    except ValidationError as exc:
+        raise HTTPException(
+            422,
+            [
+                {"loc": ["query", "options", *err["loc"]], "msg": err["msg"], "type": err["type"]}
+                for err in exc.errors(include_url=False, include_context=False)
+            ],
+        ) from None
+
+
+# Everything the routes use is defined above: @serve.deployment pickles the class as soon as
+# it is decorated, and names defined later in this module would be missing on the replicas.
+@serve.deployment
+@serve.ingress(api)
+class Ingress:
+    def __init__(
+        self,
+        cleaner: DeploymentHandle[Any],
+        counter: DeploymentHandle[Any],
+        settings: dict[str, Any],
+    ) -> None:
+        self._cleaner = cleaner
+        self._counter = counter
+        self._settings = Settings(**settings)
+        self._metrics = IngressMetrics()
+        guard_config.configure(self._settings)
+        batching = {
+            "max_batch": self._settings.realtime_max_batch,
+            "max_in_flight": self._settings.realtime_max_in_flight,
+        }
+        self._clean_batch = GroupCommitter(self._clean_many, **batching)
+        self._count_batch = GroupCommitter(self._count_many, **batching)
+        self._analyze_batch = GroupCommitter(self._analyze_many, **batching)
+
+    # -- real time ---------------------------------------------------------------------------
+
+    async def _clean_many(self, items: list[tuple[str, cleaning.CleanOptions]]) -> list[str]:
+        texts, options = zip(*items, strict=True)
+        return await _call_downstream(  # type: ignore[no-any-return]
+            lambda: self._cleaner.clean.remote(list(texts), list(options)),
+            timeout_s=self._settings.request_budget_s,
+        )
+
+    async def _count_many(
+        self, items: list[tuple[str, counting.CountOptions]]
+    ) -> list[dict[str, Any]]:
+        texts, options = zip(*items, strict=True)
+        return await _call_downstream(  # type: ignore[no-any-return]
+            lambda: self._counter.count.remote(list(texts), list(options)),
+            timeout_s=self._settings.request_budget_s,
+        )
+
+    async def _analyze_many(
+        self, items: list[tuple[str, cleaning.CleanOptions, counting.CountOptions]]
+    ) -> list[dict[str, Any]]:
+        texts, clean_options, count_options = zip(*items, strict=True)
+        # One hop, not TextCleaner then WordCounter: see serve_app.service.deployments.
+        return await _call_downstream(  # type: ignore[no-any-return]
+            lambda: self._counter.analyze.remote(
+                list(texts), list(clean_options), list(count_options)
+            ),
+            timeout_s=self._settings.request_budget_s,
+        )
+
+    async def _within_budget(self, call: Any) -> Any:
+        try:
+            return await asyncio.wait_for(call, self._settings.request_budget_s)
+        except TimeoutError:
+            raise HTTPException(
+                504, f"request took longer than its budget of {self._settings.request_budget_s} s"
+            ) from None
+
+    @api.post("/v1/clean", response_model=CleanResponse, responses=_ERRORS)
+    async def clean(self, body: CleanRequest) -> Response:
+        text = await self._within_budget(
+            self._clean_batch.submit((body.text, body.options.to_core()))
+        )
+        return _json({"text": text, "char_count": len(text)})
+
+    @api.post("/v1/count", response_model=CountResponse, responses=_ERRORS)
+    async def count(self, body: CountRequest) -> Response:
+        result = await self._within_budget(
+            self._count_batch.submit((body.text, body.options.to_core()))
+        )
+        return _json(result)
+
+    @api.post("/v1/analyze", response_model=AnalyzeResponse, responses=_ERRORS)
+    async def analyze(self, body: AnalyzeRequest) -> Response:
+        item = (body.text, body.clean.to_core(), body.count.to_core())
+        return _json(await self._within_budget(self._analyze_batch.submit(item)))
+
+    @api.get("/healthz", response_model=Health, responses={503: {"model": ErrorBody}})
+    async def healthz(self) -> Response:
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(
+                    self._cleaner.clean.remote([" ok "], cleaning.CleanOptions()),
+                    self._counter.count.remote(["ok"], counting.CountOptions()),
+                ),
+                timeout=5,
+            )
+        except Exception as exc:  # any failure to answer is "not healthy", said plainly
+            return _json({"detail": f"a deployment did not answer: {exc!r}"}, status_code=503)
+        return _json({"status": "ok", "deployments": {"TextCleaner": "ok", "WordCounter": "ok"}})
+
+    # -- bulk --------------------------------------------------------------------------------
+
+    @api.post(
+        "/v1/batch",
+        responses={
+            200: {
+                "content": {"application/x-ndjson": {}},
+                "description": "One JSON line per input record, in input order, then "
+                '{"summary": {...}}.',
+            },
+            400: {"model": ErrorBody},
+            413: {"model": ErrorBody},
+            415: {"model": ErrorBody},
+            422: {"model": ErrorBody},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": ["array", "object"]}},
+                    "text/csv": {"schema": {"type": "string"}},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "files": {
+                                    "type": "array",
+                                    "items": {"type": "string", "format": "binary"},
+                                }
+                            },
+                        }
+                    },
+                },
+            }
+        },
+    )
+    async def batch(
+        self,
+        request: Request,
+        text_field: str = "text",
+        id_field: str = "id",
+        options: Annotated[
+            str | None, Query(description='URL-encoded JSON {"clean": {...}, "count": {...}}')
+        ] = None,
+        include: Annotated[
+            str | None,
+            Query(description='Per-record fields, comma-separated; "all" (default) or "none".'),
+        ] = None,
+        top_words: Annotated[int, Query(ge=0, le=10_000)] = 10,
+    ) -> StreamingResponse:
+        batch_options = _parse_batch_options(options)
+        fields = _include_fields(include)
+        settings = self._settings
+        try:
+            parser = records.parser_for(
+                request.headers.get("content-type", ""),
+                records.ParseOptions(
+                    text_field=text_field,
+                    id_field=id_field,
+                    max_record_bytes=settings.max_record_bytes,
+                    max_decompressed_bytes=settings.max_decompressed_bytes,
+                ),
+                content_encoding=request.headers.get("content-encoding"),
+            )
+        except records.UnsupportedMediaType as exc:
+            raise HTTPException(415, str(exc)) from None
+        except records.UploadError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+        clean_options = batch_options.clean.to_core()
+        count_options = batch_options.count.to_core()
+
+        async def submit(texts: list[str]) -> ChunkResult:
+            # Awaited, not chained: a chained response whose replica died makes Serve's router
+            # retry ActorUnavailableError forever while resolving it; awaited, the error
+            # reaches our retry at once. Under gRPC the text passes through here either way.
+            cleaned = await self._cleaner.clean_chunk.remote(texts, clean_options)
+            rows, state, node_id = await self._counter.analyze_chunk.remote(
+                cleaned, count_options, include=fields
+            )
+            return ChunkResult(rows=rows, summary=Summary.from_state(state), node_id=node_id)
+
+        def on_chunk(result: ChunkResult, n_records: int) -> None:
+            self._metrics.chunk_records.observe(n_records)
+            # Ray's counters refuse an increment of 0.
+            if ok := result.summary.ok:
+                self._metrics.records.inc(ok, tags={"outcome": "ok"})
+            if failed := n_records - ok:
+                self._metrics.records.inc(failed, tags={"outcome": "failed"})
+
+        lines = stream_batch(
+            request.stream(),
+            parser,
+            submit=submit,
+            is_retryable=_retryable,
+            limits=BatchLimits(
+                chunk_bytes=settings.batch_chunk_bytes,
+                max_in_flight=settings.batch_max_in_flight,
+                max_attempts=settings.batch_max_attempts,
+                attempt_timeout_s=settings.batch_attempt_timeout_s,
+                max_upload_bytes=settings.max_upload_bytes,
+            ),
+            top_words=top_words,
+            summary_only=fields == frozenset(),
+            on_chunk=on_chunk,
+        )
+        # Run the pipeline up to its first line before answering, so an upload that is unusable
+        # from the start (no text column, bad gzip, too large) gets a 4xx, not a broken stream.
+        try:
+            first = await anext(lines)
+        except (records.UploadError, UploadTooLarge) as exc:
+            raise HTTPException(413 if isinstance(exc, UploadTooLarge) else 400, str(exc)) from None
+
+        async def body() -> Any:
+            yield first
+            try:
+                async for line in lines:
+                    yield line
+            except (records.UploadError, UploadTooLarge) as exc:
+                # Too late for a status code: say it in the stream, as a last line.
+                yield orjson.dumps({"error": str(exc)}) + b"\n"
+
+        return DuplexStreamingResponse(body(), media_type="application/x-ndjson")

@@ -1,0 +1,113 @@
+from pathlib import Path
+
+import pytest
+import regex
+
+from serve_app.core import segmentation
+from tests.support import ensure_debian_file
+
+WORD_BREAK_TEST = Path("/usr/share/unicode/auxiliary/WordBreakTest.txt")
+_ALPHANUMERIC = regex.compile(r"[\p{Alphabetic}\p{N}]")
+
+
+def _conformance_cases(path: Path) -> list[tuple[str, list[str]]]:
+    """(text, expected segments) per line: hex code points between ÷ (break) and × (no break)."""
+    cases = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        pieces, piece = [], ""
+        for field in fields:
+            if field == "÷":
+                if piece:
+                    pieces.append(piece)
+                piece = ""
+            elif field != "×":
+                piece += chr(int(field, 16))
+        cases.append(("".join(pieces), pieces))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def conformance_cases() -> list[tuple[str, list[str]]]:
+    return _conformance_cases(ensure_debian_file(str(WORD_BREAK_TEST), "unicode-data"))
+
+
+def test_segments_agree_with_unicode_word_break_test(
+    conformance_cases: list[tuple[str, list[str]]],
+) -> None:
+    # The file is Unicode 15.0 (Debian 12); the segmenter's tables are newer, and Unicode 17
+    # dropped Extended_Pictographic from non-emoji symbols such as U+2701, which the file's
+    # ZWJ lines still join: those are the expected disagreements.
+    agree = sum(segmentation.segments(text) == pieces for text, pieces in conformance_cases)
+    assert agree / len(conformance_cases) >= 0.99, f"{agree}/{len(conformance_cases)} lines"
+
+
+def test_words_agree_with_unicode_word_break_test(
+    conformance_cases: list[tuple[str, list[str]]],
+) -> None:
+    agree = sum(
+        segmentation.words(text) == [p for p in pieces if _ALPHANUMERIC.search(p)]
+        for text, pieces in conformance_cases
+    )
+    assert agree / len(conformance_cases) >= 0.99, f"{agree}/{len(conformance_cases)} lines"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("don't stop", ["don't", "stop"]),
+        ("don’t", ["don’t"]),
+        ("pi is 3.14, or 3,14", ["pi", "is", "3.14", "or", "3,14"]),
+        ("e-mail", ["e", "mail"]),
+        ("U.S.A. and U.S.A", ["U.S.A", "and", "U.S.A"]),
+        ("snake_case x2", ["snake_case", "x2"]),
+        ("Hello, world!!! 👍 ...", ["Hello", "world"]),
+        ("カタカナ ひらがな", ["カタカナ", "ひ", "ら", "が", "な"]),
+        ("物流很快", ["物", "流", "很", "快"]),
+        ("", []),
+    ],
+)
+def test_words(text: str, expected: list[str]) -> None:
+    assert segmentation.words(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("物流很快", ["物流", "很快"]),
+        ("物流很快，包装很好！", ["物流", "很快", "包装", "很", "好"]),
+        ("iPhone15的屏幕很清晰👍", ["iPhone15", "的", "屏幕", "很", "清晰"]),
+        ("Great物流, don't 3.14", ["Great", "物流", "don't", "3.14"]),
+        ("「」。，！？、～", []),
+        ("plain ascii only", ["plain", "ascii", "only"]),
+    ],
+)
+def test_han_words_use_the_dictionary(text: str, expected: list[str]) -> None:
+    assert segmentation.han_words(text) == expected
+
+
+def test_han_words_keep_every_han_character() -> None:
+    text = "𠀀𠀁物流很快㐀㐁々〇"
+    assert "".join(segmentation.han_words(text)) == text
+
+
+def test_lone_surrogates_separate_words_and_never_appear() -> None:
+    text = "a\ud800b \udfff 物流\udc00很快 c\ud83d"
+    assert segmentation.words(text) == ["a", "b", "物", "流", "很", "快", "c"]
+    assert segmentation.han_words(text) == ["a", "b", "物流", "很快", "c"]
+    assert segmentation.whitespace_words(text) == ["a", "b", "物流", "很快", "c"]
+    assert "".join(segmentation.segments(text)) == text
+
+
+def test_whitespace_words_are_str_split() -> None:
+    text = " a\tb\n\nc\u3000d\x1ce  物流很快 "
+    assert segmentation.whitespace_words(text) == text.split()
+
+
+def test_warm_up_loads_the_dictionary_once() -> None:
+    segmentation.warm_up()
+    segmentation.warm_up()
+    assert segmentation._jieba_cut.cache_info().currsize == 1
+    assert segmentation._jieba_cut() is segmentation._jieba_cut()

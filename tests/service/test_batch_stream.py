@@ -1,0 +1,209 @@
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+
+import orjson
+import pytest
+
+from serve_app.core.records import ParseOptions, parser_for
+from serve_app.core.summary import Summary
+from serve_app.service.batch_stream import BatchLimits, ChunkResult, UploadTooLarge, stream_batch
+
+
+class ReplicaDied(Exception):
+    pass
+
+
+async def body(pieces: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        await asyncio.sleep(0)
+        yield piece
+
+
+def analyze(texts: list[str]) -> ChunkResult:
+    summary = Summary()
+    rows = []
+    for text in texts:
+        counts = Counter(text.split())
+        summary.add_result(
+            char_count=len(text), word_count=sum(counts.values()), word_counts=counts
+        )
+        row = {"text": text, "char_count": len(text), "word_counts": dict(counts)}
+        rows.append(orjson.dumps(row))
+    return ChunkResult(rows=rows, summary=summary, node_id="node-a")
+
+
+def ndjson(records: list[object]) -> bytes:
+    return b"".join((orjson.dumps(r) if not isinstance(r, bytes) else r) + b"\n" for r in records)
+
+
+def collect(
+    data: bytes,
+    *,
+    piece: int = 7,
+    limits: BatchLimits = BatchLimits(chunk_bytes=40, max_in_flight=2),
+    submit=None,  # type: ignore[no-untyped-def]
+    summary_only: bool = False,
+) -> list[dict[str, object]]:
+    async def default_submit(texts: list[str]) -> ChunkResult:
+        await asyncio.sleep(0.001 * (len(texts) % 3))  # finish out of order
+        return analyze(texts)
+
+    async def run() -> list[dict[str, object]]:
+        lines = stream_batch(
+            body(data[i : i + piece] for i in range(0, len(data), piece)),
+            parser_for("application/x-ndjson", ParseOptions()),
+            submit=submit or default_submit,
+            is_retryable=lambda exc: isinstance(exc, ReplicaDied),
+            limits=limits,
+            summary_only=summary_only,
+        )
+        out = b"".join([line async for line in lines])
+        return [orjson.loads(line) for line in out.splitlines()]
+
+    return asyncio.run(run())
+
+
+def test_every_record_yields_one_line_in_input_order_then_the_summary() -> None:
+    records: list[object] = [{"id": i, "text": f"word{i % 5} common"} for i in range(50)]
+    records[7] = b"{not json"
+    records[20] = {"id": 20}
+    records[33] = {"id": 33, "text": 42}
+    lines = collect(ndjson(records))
+    assert [line["index"] for line in lines[:-1]] == list(range(50))
+    assert {i for i, line in enumerate(lines[:-1]) if "error" in line} == {7, 20, 33}
+    assert lines[5]["id"] == 5 and lines[5]["text"] == "word0 common"
+    summary = lines[-1]["summary"]
+    assert summary["records"] == 50 and summary["ok"] == 47 and summary["failed"] == 3
+    assert summary["top_words"][0] == ["common", 47]
+    assert summary["total_words"] == 94
+
+
+def test_the_summary_equals_one_pass_over_the_good_records() -> None:
+    texts = [f"a b {'c ' * (i % 4)}é 物流" for i in range(200)]
+    lines = collect(ndjson([{"text": t} for t in texts]), piece=13)
+    expected = Counter(w for t in texts for w in t.split())
+    summary = lines[-1]["summary"]
+    assert summary["unique_words"] == len(expected)
+    assert summary["total_chars"] == sum(map(len, texts))
+    assert [tuple(p) for p in summary["top_words"]] == expected.most_common(10)
+
+
+def test_include_none_returns_only_the_summary() -> None:
+    data = ndjson([{"text": "x y"}, b"broken", {"text": "z"}])
+    lines = collect(data, summary_only=True)
+    assert len(lines) == 1 and lines[0]["summary"]["failed"] == 1
+
+
+def test_a_chunk_whose_replica_died_is_sent_again_and_nothing_is_lost() -> None:
+    attempts: Counter[str] = Counter()
+
+    async def flaky(texts: list[str]) -> ChunkResult:
+        attempts[texts[0]] += 1
+        if attempts[texts[0]] == 1 and int(texts[0][1:]) % 3 == 0:
+            raise ReplicaDied()
+        return analyze(texts)
+
+    data = ndjson([{"text": f"t{i}"} for i in range(40)])
+    lines = collect(data, submit=flaky, limits=BatchLimits(chunk_bytes=16, max_in_flight=3))
+    assert [line["text"] for line in lines[:-1]] == [f"t{i}" for i in range(40)]
+    assert max(attempts.values()) == 2
+
+
+def test_a_chunk_that_keeps_failing_ends_the_stream_with_the_error() -> None:
+    async def dead(texts: list[str]) -> ChunkResult:
+        raise ReplicaDied()
+
+    with pytest.raises(ReplicaDied):
+        collect(ndjson([{"text": "a"}]), submit=dead)
+
+
+def test_an_error_that_is_not_retryable_is_not_retried() -> None:
+    calls = 0
+
+    async def wrong(texts: list[str]) -> ChunkResult:
+        nonlocal calls
+        calls += 1
+        raise TypeError("bug")
+
+    with pytest.raises(TypeError):
+        collect(ndjson([{"text": "a"}]), submit=wrong)
+    assert calls == 1
+
+
+def test_in_flight_chunks_are_bounded() -> None:
+    running = 0
+    peak = 0
+
+    async def slow(texts: list[str]) -> ChunkResult:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.002)
+        running -= 1
+        return analyze(texts)
+
+    data = ndjson([{"text": "x" * 30} for _ in range(100)])
+    lines = collect(
+        data, piece=4096, submit=slow, limits=BatchLimits(chunk_bytes=64, max_in_flight=3)
+    )
+    assert len(lines) == 101
+    assert peak <= 3
+
+
+def test_results_flow_before_the_upload_ends() -> None:
+    async def run() -> bool:
+        first_line_seen = asyncio.Event()
+        served_early = False
+
+        async def upload() -> AsyncIterator[bytes]:
+            nonlocal served_early
+            yield ndjson([{"text": f"r{i}"} for i in range(10)])
+            for _ in range(200):  # the rest of the upload waits for a first result
+                if first_line_seen.is_set():
+                    served_early = True
+                    break
+                await asyncio.sleep(0.005)
+            yield ndjson([{"text": "last"}])
+
+        async def submit(texts: list[str]) -> ChunkResult:
+            return analyze(texts)
+
+        lines = stream_batch(
+            upload(),
+            parser_for("application/x-ndjson", ParseOptions()),
+            submit=submit,
+            is_retryable=lambda exc: False,
+            limits=BatchLimits(chunk_bytes=1 << 20, linger_s=0),
+        )
+        async for _ in lines:
+            first_line_seen.set()
+        return served_early
+
+    assert asyncio.run(run())
+
+
+def test_an_upload_past_the_limit_stops_with_a_clear_error() -> None:
+    with pytest.raises(UploadTooLarge, match="limit of 100 bytes"):
+        collect(
+            ndjson([{"text": "x" * 50} for _ in range(10)]),
+            limits=BatchLimits(chunk_bytes=40, max_upload_bytes=100),
+        )
+
+
+def test_a_chunk_call_that_never_answers_is_sent_again() -> None:
+    calls = 0
+
+    async def hangs_once(texts: list[str]) -> ChunkResult:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.Event().wait()  # a replica that died with its node
+        return analyze(texts)
+
+    lines = collect(
+        ndjson([{"text": "a b"}]),
+        submit=hangs_once,
+        limits=BatchLimits(attempt_timeout_s=0.05),
+    )
+    assert lines[0]["text"] == "a b" and calls == 2

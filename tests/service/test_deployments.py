@@ -1,0 +1,89 @@
+"""The deployment classes called directly, without Ray: each method is the core over a list.
+
+The service tests (test_ingress, test_batch_api) cover the same methods through Serve."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from serve_app.core import cleaning, counting
+from serve_app.core.summary import Summary
+from serve_app.service.deployments import TextCleaner, WordCounter
+
+TEXTS = ["<b>Great</b>  value!! 物流很快", "  caf\u00c3\u00a9 ok  ", ""]
+
+
+@pytest.fixture(scope="module")
+def cleaner() -> Any:
+    return TextCleaner.func_or_class()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def counter() -> Any:
+    return WordCounter.func_or_class()  # type: ignore[attr-defined]
+
+
+def test_clean_is_the_core_per_text(cleaner: Any) -> None:
+    options = cleaning.CleanOptions()
+    expected = [cleaning.clean(text, options) for text in TEXTS]
+    assert asyncio.run(cleaner.clean(TEXTS, options)) == expected
+    assert cleaner.clean_chunk(TEXTS, options) == expected
+
+
+def test_options_per_text_apply_to_their_own_text(cleaner: Any) -> None:
+    keep_html = cleaning.CleanOptions(strip_html=False)
+    options = [keep_html, cleaning.CleanOptions(), keep_html]
+    assert asyncio.run(cleaner.clean(TEXTS, options)) == [
+        cleaning.clean(text, opts) for text, opts in zip(TEXTS, options, strict=True)
+    ]
+
+
+def test_a_wrong_number_of_option_sets_is_refused(cleaner: Any) -> None:
+    with pytest.raises(ValueError, match="2 option sets for 3 texts"):
+        asyncio.run(cleaner.clean(TEXTS, [cleaning.CleanOptions()] * 2))
+
+
+def test_analyze_cleans_then_counts_in_one_call(counter: Any) -> None:
+    clean_options, count_options = cleaning.CleanOptions(), counting.CountOptions()
+    results = asyncio.run(counter.analyze(TEXTS, clean_options, count_options))
+    for text, result in zip(TEXTS, results, strict=True):
+        cleaned = cleaning.clean(text, clean_options)
+        counts = counting.count(cleaned, count_options)
+        assert result == {
+            "text": cleaned,
+            "char_count": len(cleaned),
+            "word_count": counts.word_count,
+            "unique_words": counts.unique_words,
+            "word_counts": counts.word_counts,
+        }
+
+
+def test_count_matches_analyze_on_cleaned_text(counter: Any) -> None:
+    cleaned = [cleaning.clean(text) for text in TEXTS]
+    counts = asyncio.run(counter.count(cleaned, counting.CountOptions()))
+    analyzed = asyncio.run(counter.analyze(TEXTS, cleaning.CleanOptions(), counting.CountOptions()))
+    assert counts == [
+        {k: row[k] for k in ("word_count", "unique_words", "word_counts")} for row in analyzed
+    ]
+
+
+def test_analyze_chunk_rows_and_summary(counter: Any) -> None:
+    cleaned = ["good good phone", "很好 很好", ""]
+    options = counting.CountOptions()
+    rows, state, node = counter.analyze_chunk(cleaned, options, include=None)
+    assert [orjson.loads(row)["text"] for row in rows] == cleaned
+    summary = Summary.from_state(state)
+    assert summary.ok == 3
+    assert summary.total_words == sum(counting.count(t, options).word_count for t in cleaned)
+    assert isinstance(node, str) and node
+
+    rows, _, _ = counter.analyze_chunk(cleaned, options, include=frozenset({"word_count"}))
+    assert [orjson.loads(row) for row in rows] == [
+        {"word_count": counting.count(text, options).word_count} for text in cleaned
+    ]
+    rows, _, _ = counter.analyze_chunk(cleaned, options, include=frozenset())
+    assert rows is None
