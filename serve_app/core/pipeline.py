@@ -1,0 +1,80 @@
+"""Records in, result lines and a partial summary out: the bulk work of one chunk or file.
+
+Every bulk path calls this: `/v1/batch` chunks and job blocks alike, so a record gives the
+same result line whichever way it came. A result line is
+`{"index", "source", "id", "text", "char_count", "word_count", "unique_words", "word_counts"}`
+(only the `include`d result fields), an error line `{"index", "source", "error"[, "id"]}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from serve_app.core import cleaning, counting
+from serve_app.core.records import Record
+from serve_app.core.summary import Summary
+
+RESULT_FIELDS: Final = frozenset(
+    {"text", "char_count", "word_count", "unique_words", "word_counts"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOptions:
+    clean: cleaning.CleanOptions = cleaning.CleanOptions()
+    count: counting.CountOptions = counting.CountOptions()
+    # Result fields per record: None for all, an empty set for none (then only the summary
+    # and the error lines matter).
+    include: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    rows: list[dict[str, Any]]  # one per record, in order; empty when nothing is included
+    summary: Summary
+
+
+def analyze_records(records: Sequence[Record], options: BulkOptions) -> Analysis:
+    """Clean and count every good record; an error row for every bad one."""
+    summary = Summary()
+    include = options.include
+    want_rows = include is None or bool(include)
+    good = [r for r in records if r.error is None and r.text is not None]
+    cleaned = cleaning.clean_many([r.text for r in good], options.clean)  # type: ignore[misc]
+    results = iter(zip(cleaned, counting.count_with_full(cleaned, options.count), strict=True))
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        if record.error is not None or record.text is None:
+            summary.add_failure()
+            row: dict[str, Any] = {"index": record.index, "source": record.source}
+            row["error"] = record.error
+            if record.id is not None:
+                row["id"] = record.id
+            rows.append(row)
+            continue
+        text, (counts, full) = next(results)
+        char_count = len(text)
+        summary.add_result(char_count=char_count, word_count=counts.word_count, word_counts=full)
+        if not want_rows:
+            continue
+        row = {"index": record.index, "source": record.source, "id": record.id}
+        result = {
+            "text": text,
+            "char_count": char_count,
+            "word_count": counts.word_count,
+            "unique_words": counts.unique_words,
+            "word_counts": counts.word_counts,
+        }
+        if include is not None:
+            result = {k: v for k, v in result.items() if k in include}
+        row.update(result)
+        rows.append(row)
+    return Analysis(rows, summary)
+
+
+def to_ndjson(rows: Sequence[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(row) + b"\n" for row in rows)
