@@ -23,6 +23,8 @@ import httpx
 import psutil
 import yaml
 
+from serve_app import package_data
+
 # Environment for every Ray process of the service. Set before Ray starts: the proxy reads
 # these when it starts, and serve_config.yaml cannot set them.
 SERVICE_ENV: Mapping[str, str] = {
@@ -45,7 +47,7 @@ SERVICE_ENV: Mapping[str, str] = {
     "RAY_DEDUP_LOGS": "1",
 }
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "serve_config.yaml"
+DEFAULT_CONFIG = package_data.path(package_data.SERVE_CONFIG)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import ray.serve
 
-from serve_app.ops.launcher import DEFAULT_CONFIG
+from serve_app import package_data
+from serve_app.service import metrics
 
-DASHBOARD = DEFAULT_CONFIG.parent / "deploy" / "grafana-dashboard.json"
-CUSTOM_METRICS = DEFAULT_CONFIG.parent / "serve_app" / "service" / "metrics.py"
+DASHBOARD = package_data.path(package_data.GRAFANA_DASHBOARD)
+CUSTOM_METRICS = Path(metrics.__file__)
 SERVE_SOURCE = Path(ray.serve.__file__).parent
 SUFFIXES = {"Counter": ("_total",), "Histogram": ("_bucket", "_sum", "_count"), "Gauge": ("",)}
 # Serve's own metrics the dashboard must show beside the service's.
