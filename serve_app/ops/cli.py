@@ -39,7 +39,23 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def missing_extra(extra: str, *modules: str) -> bool:
+    """Say which extra to install when a command's modules are not there (the base install
+    is the service's; clients and load tests bring their own)."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"this command needs {', '.join(missing)}: pip install 'cleanserve[{extra}]'",
+            file=sys.stderr,
+        )
+    return bool(missing)
+
+
 def _batch(args: argparse.Namespace) -> int:
+    if missing_extra("client", "aiohttp", "rich"):
+        return 2
     import asyncio
     import contextlib
 
@@ -183,14 +199,7 @@ def _target_args(args: argparse.Namespace) -> dict[str, str | None]:
 
 
 def _loadtest(args: argparse.Namespace) -> int:
-    import importlib.util
-
-    missing = [name for name in ("locust", "matplotlib") if importlib.util.find_spec(name) is None]
-    if missing:
-        print(
-            f"cleanserve loadtest needs {', '.join(missing)}: pip install 'cleanserve[loadtest]'",
-            file=sys.stderr,
-        )
+    if missing_extra("loadtest", "locust", "matplotlib", "httpx", "rich"):
         return 2
     from serve_app.ops.loadtest.run import run
 

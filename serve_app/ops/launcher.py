@@ -14,12 +14,13 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import yaml
 
@@ -126,15 +127,20 @@ def ensure_auth_token() -> None:
 
 
 def wait_healthy(url: str, timeout_s: float) -> None:
+    # urllib, not an HTTP client package: `cleanserve up` runs on the base install. No proxy:
+    # the service is local, whatever HTTP_PROXY says.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + timeout_s
     last = "no answer yet"
     while time.monotonic() < deadline:
         try:
-            response = httpx.get(f"{url}/healthz", timeout=5)
-            if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text[:200]}"
-        except httpx.HTTPError as exc:
+            with opener.open(f"{url}/healthz", timeout=5) as response:
+                if response.status == 200:
+                    return
+                last = f"{response.status} {response.read(200).decode(errors='replace')}"
+        except urllib.error.HTTPError as exc:
+            last = f"{exc.code} {exc.read()[:200].decode(errors='replace')}"
+        except OSError as exc:
             last = repr(exc)
         time.sleep(0.5)
     raise TimeoutError(f"{url}/healthz did not answer 200 within {timeout_s:.0f} s: {last}")
