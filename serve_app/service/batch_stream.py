@@ -63,6 +63,7 @@ async def stream_batch(
     top_words: int = 10,
     summary_only: bool = False,
     on_chunk: Callable[[ChunkResult, int], None] | None = None,
+    on_retry: Callable[[], object] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield one NDJSON line per input record, in input order, then the summary line.
 
@@ -74,7 +75,9 @@ async def stream_batch(
     nodes: Counter[str] = Counter()
     ready: asyncio.Queue[_Chunk | BaseException | None] = asyncio.Queue()
     slots = asyncio.Semaphore(limits.max_in_flight)
-    reader = asyncio.create_task(_read(body, parser, submit, is_retryable, limits, ready, slots))
+    reader = asyncio.create_task(
+        _read(body, parser, submit, is_retryable, limits, ready, slots, on_retry)
+    )
     try:
         while (chunk := await ready.get()) is not None:
             if isinstance(chunk, BaseException):
@@ -105,6 +108,7 @@ async def _read(
     limits: BatchLimits,
     ready: asyncio.Queue[_Chunk | BaseException | None],
     slots: asyncio.Semaphore,
+    on_retry: Callable[[], object] | None = None,
 ) -> None:
     async def attempt(texts: list[str]) -> ChunkResult:
         for tries in range(1, limits.max_attempts + 1):
@@ -114,6 +118,8 @@ async def _read(
                 retryable = isinstance(exc, TimeoutError) or is_retryable(exc)
                 if tries == limits.max_attempts or not retryable:
                     raise
+                if on_retry is not None:
+                    on_retry()
                 await asyncio.sleep(min(0.1 * 2**tries, 2.0))  # let Serve drop a dead replica
         raise AssertionError("unreachable")
 

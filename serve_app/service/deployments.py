@@ -59,15 +59,20 @@ def _node_id() -> str:
     return os.uname().nodename
 
 
+def check_user_config(deployment: str, config: dict[str, Any]) -> None:
+    """serve_config.yaml's user_config reaches `reconfigure`. Nothing is tunable there yet, so
+    a key set in it would be ignored without a word: refuse it, and the deploy fails loudly."""
+    if config:
+        raise ValueError(f"{deployment}: user_config takes no keys yet, got {sorted(config)}")
+
+
 @serve.deployment
 class TextCleaner:
     def __init__(self) -> None:
         self._metrics = DeploymentMetrics()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        # No tunables yet beyond what the options carry; kept so serve_config.yaml's
-        # user_config can grow without a code change to the wiring.
-        self._config = dict(config)
+        check_user_config("TextCleaner", config)
 
     async def clean(
         self, texts: list[str], options: cleaning.CleanOptions | Sequence[cleaning.CleanOptions]
@@ -96,7 +101,7 @@ class WordCounter:
         self._node_id = _node_id()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        self._config = dict(config)
+        check_user_config("WordCounter", config)
 
     async def count(
         self, texts: list[str], options: counting.CountOptions | Sequence[counting.CountOptions]

@@ -44,6 +44,7 @@ def collect(
     limits: BatchLimits = BatchLimits(chunk_bytes=40, max_in_flight=2),
     submit=None,  # type: ignore[no-untyped-def]
     summary_only: bool = False,
+    on_retry=None,  # type: ignore[no-untyped-def]
 ) -> list[dict[str, object]]:
     async def default_submit(texts: list[str]) -> ChunkResult:
         await asyncio.sleep(0.001 * (len(texts) % 3))  # finish out of order
@@ -57,6 +58,7 @@ def collect(
             is_retryable=lambda exc: isinstance(exc, ReplicaDied),
             limits=limits,
             summary_only=summary_only,
+            on_retry=on_retry,
         )
         out = b"".join([line async for line in lines])
         return [orjson.loads(line) for line in out.splitlines()]
@@ -207,3 +209,28 @@ def test_a_chunk_call_that_never_answers_is_sent_again() -> None:
         limits=BatchLimits(attempt_timeout_s=0.05),
     )
     assert lines[0]["text"] == "a b" and calls == 2
+
+
+def test_every_chunk_sent_again_is_counted_once() -> None:
+    failures = {"a b": 2, "c d": 1}
+    retries = 0
+
+    async def flaky(texts: list[str]) -> ChunkResult:
+        for text in texts:
+            if failures.get(text):
+                failures[text] -= 1
+                raise ReplicaDied(text)
+        return analyze(texts)
+
+    def count_retry() -> None:
+        nonlocal retries
+        retries += 1
+
+    lines = collect(
+        ndjson([{"text": "a b"}, {"text": "c d"}]),
+        submit=flaky,
+        limits=BatchLimits(chunk_bytes=1, max_attempts=3),
+        on_retry=count_retry,
+    )
+    assert [line.get("text") for line in lines[:2]] == ["a b", "c d"]
+    assert retries == 3

@@ -12,7 +12,7 @@ import pytest
 
 from serve_app.core import cleaning, counting
 from serve_app.core.summary import Summary
-from serve_app.service.deployments import TextCleaner, WordCounter
+from serve_app.service.deployments import TextCleaner, WordCounter, check_user_config
 
 TEXTS = ["<b>Great</b>  value!! 物流很快", "  caf\u00c3\u00a9 ok  ", ""]
 
@@ -87,3 +87,9 @@ def test_analyze_chunk_rows_and_summary(counter: Any) -> None:
     ]
     rows, _, _ = counter.analyze_chunk(cleaned, options, include=frozenset())
     assert rows is None
+
+
+def test_user_config_with_a_key_fails_instead_of_being_ignored() -> None:
+    check_user_config("TextCleaner", {})
+    with pytest.raises(ValueError, match="max_repeat"):
+        check_user_config("TextCleaner", {"max_repeat": 3})
