@@ -386,7 +386,7 @@ def operator_network_policy(target: Target) -> dict[str, Any]:
     }
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints
     """Multi-line strings (serveConfigV2) as `|` blocks, lists indented under their key."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
@@ -443,7 +443,7 @@ def render(serve_config_text: str, target: Target = Target()) -> str:
         explicit_start=True,
         width=1000,
     )
-    return _header(local, target) + body
+    return _header(local, target) + str(body)
 
 
 def render_serve_config(serve_config_text: str) -> str:
