@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -116,14 +117,59 @@ def end_session(sid: int, timeout_s: float = 15.0) -> list[int]:
     return _end(session_processes(sid), timeout_s)
 
 
-def ensure_auth_token() -> None:
+def ensure_auth_token() -> str:
     """Token auth needs a token before the cluster starts; Ray's own CLI makes one
-    (~/.ray/auth_token) if there is none, and `serve deploy` reads the same file."""
-    subprocess.run(
+    (~/.ray/auth_token) if there is none, `serve deploy` reads the same file, and the CLI
+    prints it."""
+    # `python -m ray.scripts.scripts` is the `ray` command, run by this interpreter's Ray.
+    done = subprocess.run(
         [sys.executable, "-m", "ray.scripts.scripts", "get-auth-token", "--generate"],
         check=True,
         capture_output=True,
+        text=True,
     )
+    lines = done.stdout.split()
+    return lines[-1] if lines else ""
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+def deploy_config(
+    dashboard_url: str, config: Mapping[str, Any], *, token: str | None, timeout_s: float
+) -> None:
+    """Deploy a Serve config as `serve deploy` does: PUT to Serve's REST API on the dashboard.
+
+    That API is Ray's public way to deploy a whole config file (the Python API deploys one
+    application object, without the config's per-deployment options); it starts Serve with
+    the config's proxy and HTTP options, then deploys, and returns without waiting for the
+    replicas. Until the dashboard listens, it is asked again.
+    """
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        f"{dashboard_url}/api/serve/applications/",
+        data=json.dumps(config).encode(),
+        headers=headers,
+        method="PUT",
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with opener.open(request, timeout=60):
+                return
+        except urllib.error.HTTPError as exc:
+            last = f"{exc.code} {exc.read()[:500].decode(errors='replace')}"
+            if exc.code < 500:  # the config or the token is wrong: asking again will not help
+                raise DeployError(f"the dashboard refused the Serve config: {last}") from None
+        except OSError as exc:
+            last = repr(exc)
+        if time.monotonic() > deadline:
+            raise DeployError(f"could not deploy within {timeout_s:.0f} s: {last}")
+        time.sleep(0.5)
 
 
 def wait_healthy(url: str, timeout_s: float) -> None:
@@ -155,19 +201,16 @@ def running_service(options: LaunchOptions) -> Iterator[str]:
     os.environ["RAY_SERVE_HAPROXY_STATS_PORT"] = str(options.haproxy_stats_port)
     os.environ.update(options.env)
     import ray
-    from ray.serve._private import api as serve_api
-    from ray.serve._private.constants import SERVE_NAMESPACE
-    from ray.serve.config import gRPCOptions
     from ray.serve.schema import ServeDeploySchema
 
-    config = ServeDeploySchema.model_validate(load_config(options))
+    config = load_config(options)
+    # Fail before starting anything: the same check the dashboard makes on deploy.
+    ServeDeploySchema.model_validate(config)
     become_subreaper()
-    if os.environ.get("RAY_AUTH_MODE") == "token":
-        ensure_auth_token()
+    token = ensure_auth_token() if os.environ.get("RAY_AUTH_MODE") == "token" else None
     host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host
     url = f"http://{host}:{options.port}"
     ray.init(
-        namespace=SERVE_NAMESPACE,
         num_cpus=options.num_cpus,
         include_dashboard=True,
         dashboard_host="127.0.0.1",
@@ -175,12 +218,12 @@ def running_service(options: LaunchOptions) -> Iterator[str]:
         log_to_driver=False,
     )
     try:
-        client = serve_api.serve_start(
-            http_options=config.http_options.model_dump(),
-            proxy_location=config.proxy_location,
-            grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
+        deploy_config(
+            f"http://127.0.0.1:{options.dashboard_port}",
+            config,
+            token=token,
+            timeout_s=options.ready_timeout_s,
         )
-        client.deploy_apps(config, _blocking=False)
         wait_healthy(url, options.ready_timeout_s)
         yield url
     finally:
