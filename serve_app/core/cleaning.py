@@ -214,10 +214,10 @@ _MOJIBAKE_HINT = re.compile(
 )
 
 
-# ftfy weighs a whole text at once: on a 500 KB review with one damaged word that is ~0.5 s of
-# CPU (measured: the core pipeline ran at 1.3 MB/s on such files). Only the damage and some
-# context around it go to ftfy; spans closer than the context merge, so a run of mojibake is
-# never cut, and a short text is still one span.
+# ftfy weighs a whole text at once, so one damaged word in a 500 KB review would cost the
+# whole text's ftfy time (docs/performance.md, "ftfy only on the damaged spans"). Only the
+# damage and some context around it go to ftfy; spans closer than the context merge, so a run
+# of mojibake is never cut, and a short text is still one span.
 _CONTEXT = 64
 
 

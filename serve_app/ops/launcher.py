@@ -31,10 +31,10 @@ from serve_app import package_data
 # these when it starts, and serve_config.yaml cannot set them.
 SERVICE_ENV: Mapping[str, str] = {
     # HAProxy in front of the ingress replicas' own HTTP servers (direct ingress): one Python
-    # hop fewer per request; measured 257 -> 2,812 requests/s for one hop on 2 CPUs.
+    # hop fewer per request, the largest real-time gain measured (docs/performance.md).
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
-    # Router and user code on the replica's own event loop, gRPC between replicas: measured
-    # +12% requests/s on the 3-hop /v1/analyze path (README, "Performance").
+    # Router and user code on the replica's own event loop, gRPC between replicas: fewer
+    # thread hops per handle call (docs/performance.md).
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     # Those gRPC channels refuse a message over 4 MiB by default, and one handle call carries a
     # whole group of real-time requests or a bulk chunk (a record may be max_record_bytes): a

@@ -6,14 +6,14 @@ what dominates on a small machine, not the text work. Options come either as one
 the whole list or as one value per text.
 
 Real-time methods are `async def`: a batch of short texts takes well under a millisecond, and
-running it on the replica's event loop saves Serve's hop to a worker thread and back (measured:
-README, "Performance"). Bulk methods (`*_chunk`) stay synchronous: a ~1 MB chunk takes tens to
+running it on the replica's event loop saves Serve's hop to a worker thread and back
+(docs/performance.md). Bulk methods (`*_chunk`) stay synchronous: a ~1 MB chunk takes tens to
 hundreds of milliseconds, and in Serve's worker thread it shares the GIL with real-time calls
 instead of holding up the event loop they arrive on.
 
 `/v1/analyze` is served by `WordCounter.analyze` alone (cleaning, then counting, in one call):
 on 2 CPUs a hop costs more than the text work of a whole batch, and one hop instead of two
-is the largest single gain measured for /v1/analyze (README, "Performance"). Bulk chunks,
+is the largest single gain measured for /v1/analyze (docs/performance.md). Bulk chunks,
 where a hop's cost is spread over a megabyte, still go TextCleaner -> WordCounter, so each
 stage scales on its own.
 """
