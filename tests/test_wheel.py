@@ -120,6 +120,25 @@ def test_the_package_comes_from_the_venv(installed: Installed) -> None:
     assert not location.is_relative_to(REPO.resolve())
 
 
+def test_the_package_data_is_installed(installed: Installed) -> None:
+    script = (
+        "from serve_app import package_data as d\n"
+        "from serve_app.ops.loadtest import run\n"
+        "for name in (d.SERVE_CONFIG, d.RAYSERVICE, d.GRAFANA_DASHBOARD):\n"
+        "    assert d.path(name).stat().st_size > 0, name\n"
+        "for path in (run.LOCUSTFILE, run.LOCUST_CONF, run.THRESHOLDS):\n"
+        "    assert path.stat().st_size > 0, path\n"
+    )
+    done = subprocess.run(
+        [str(installed.bin / "python"), "-c", script],
+        cwd=installed.home,
+        env=installed.env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_manifest_check_passes(installed: Installed) -> None:
     done = installed.run("manifest", "--check")
     assert done.returncode == 0, done.stderr
