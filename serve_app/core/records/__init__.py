@@ -15,7 +15,7 @@ from serve_app.core.records.base import (
     UnsupportedMediaType,
     UploadError,
 )
-from serve_app.core.records.media import parser_for
+from serve_app.core.records.media import framer_for, parser_for
 
 __all__ = [
     "ParseOptions",
@@ -23,5 +23,6 @@ __all__ = [
     "RecordParser",
     "UnsupportedMediaType",
     "UploadError",
+    "framer_for",
     "parser_for",
 ]
