@@ -15,9 +15,7 @@ _Row = list[str] | str  # the fields, or what is wrong with the record
 
 
 class CsvParser:
-    def __init__(
-        self, maker: RecordMaker, *, line: int = 1, header: bytes | None = None
-    ) -> None:
+    def __init__(self, maker: RecordMaker, *, line: int = 1, header: bytes | None = None) -> None:
         """For a parser that starts mid-file: `line`, the number of the first line fed, and
         `header`, the file's header record (already read once)."""
         self._maker = maker

@@ -31,7 +31,6 @@ from serve_app.core.records.base import (
 )
 from serve_app.core.records.csvtable import CsvParser
 from serve_app.core.records.formats import Format
-from serve_app.core.records.jsonarray import JsonParser
 from serve_app.core.records.ndjson import NdjsonParser
 
 # Output per inflate step: what a gzip bomb can make us allocate, and work between yields.
@@ -243,7 +242,6 @@ class CsvFramer(_DocumentFramer):
         self._line += lines
 
 
-
 class GzipFramer:
     """Inflates gzip (one or more members) into another framer, a bounded step at a time."""
 
@@ -284,6 +282,7 @@ class GzipFramer:
         if self._in_member:
             raise UploadError("gzip data is truncated")
         return self._inner.close()
+
 
 def _match_end(
     pattern: re.Pattern[bytes], data: bytes | bytearray, pos: int, endpos: int | None = None

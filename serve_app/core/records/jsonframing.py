@@ -175,7 +175,8 @@ class JsonFramer(_DocumentFramer):
                     depth += 1
                 elif c == _COMMA:
                     self._comma = self._offset + pos
-                    if self._comma - (self._cuts[-1] if self._cuts else self._offset) >= self._piece:
+                    last_cut = self._cuts[-1] if self._cuts else self._offset
+                    if self._comma - last_cut >= self._piece:
                         self._cuts.append(self._comma)
                 else:
                     # ']' ends the array; '}' here is a syntax error that ends the parsing.

@@ -65,7 +65,9 @@ def same_records(
             )
             read_all(frames, options)
         return
-    frames = frames_of(content_type, chunks, options, piece=piece, content_encoding=content_encoding)
+    frames = frames_of(
+        content_type, chunks, options, piece=piece, content_encoding=content_encoding
+    )
     assert shape(read_all(frames, options)) == expected
 
 
@@ -161,7 +163,8 @@ BAD_JSON = [
     b'[{"text": "a"}, {"text": "b"}',
     b'[{"text": "a"}, {"text": "b"},',
     b'[{"text": "a"}, {"text": "unterminated',
-    b'[{"text": "a"}, [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]',
+    b'[{"text": "a"}, ' + b"[" * 40 + b"]" * 40 + b"]",
+    b'[{"text": "a"}, ' + b"[{" * 40 + b"]" * 80 + b"]",
     b'[{"text": "a"}, {"a": ]}',
     b'"a scalar document"',
     b"42",
