@@ -91,6 +91,9 @@ class _DocumentFramer:
         self._first = True
         self._fallback: BufferedRecordParser | None = None
 
+    def feed(self, data: bytes) -> list[Frame]:
+        raise NotImplementedError
+
     def steps(self, data: bytes) -> Iterator[list[Frame]]:
         yield self.feed(data)
 
