@@ -137,6 +137,7 @@ async def _read(
             slots.release()
 
     current = _Chunk()
+    unsent = False  # bytes were framed since the last flush
     received = 0
     chunks = aiter(body)
     next_piece: asyncio.Task[bytes] | None = None
@@ -145,11 +146,14 @@ async def _read(
             if next_piece is None:
                 next_piece = asyncio.ensure_future(anext(chunks))
             # While the upload stalls, send what has arrived instead of holding it back.
-            timeout = limits.linger_s if current.frames else None
+            timeout = limits.linger_s if unsent else None
             done, _ = await asyncio.wait({next_piece}, timeout=timeout)
             if not done:
-                await launch(current)
-                current = _Chunk()
+                unsent = False
+                current.frames += framer.flush()
+                if current.frames:
+                    await launch(current)
+                    current = _Chunk()
                 continue
             try:
                 data = next_piece.result()
@@ -163,6 +167,7 @@ async def _read(
                 raise UploadTooLarge(
                     f"upload is larger than the limit of {limits.max_upload_bytes} bytes"
                 )
+            unsent = True
             for step in framer.steps(data):
                 for frame in step:
                     current.frames.append(frame)

@@ -129,6 +129,12 @@ class FormDataFramer:
             out, self._out = self._out, []
             yield out
 
+    def flush(self) -> list[Frame]:
+        out, self._out = self._out, []
+        if self._file is not None and self._file.framer is not None:
+            out += self._file.framer.flush()
+        return out
+
     def close(self) -> list[Frame]:
         out, self._out = self._out, []
         if self._file is not None and not self._ended:

@@ -74,6 +74,10 @@ class Framer(Protocol):
         """feed() in bounded steps, for callers that must stay responsive (gzip bombs)."""
         ...
 
+    def flush(self) -> list[Frame]:
+        """Frames of every whole record buffered, however few: the upload has stalled."""
+        ...
+
 
 class _DocumentFramer:
     """Shared by the three formats: frame bookkeeping, and the fall-back to the sequential
@@ -92,6 +96,18 @@ class _DocumentFramer:
         self._fallback: BufferedRecordParser | None = None
 
     def feed(self, data: bytes) -> list[Frame]:
+        raise NotImplementedError
+
+    def flush(self) -> list[Frame]:
+        out: list[Frame] = []
+        if self._fallback is None and (end := self._whole_records_end()):
+            self._emit(end, out)
+        return out
+
+    def _whole_records_end(self) -> int:
+        return 0
+
+    def _emit(self, end: int, out: list[Frame]) -> None:
         raise NotImplementedError
 
     def steps(self, data: bytes) -> Iterator[list[Frame]]:
@@ -168,6 +184,9 @@ class NdjsonFramer(_DocumentFramer):
             self._buf = bytearray()
         return out
 
+    def _whole_records_end(self) -> int:
+        return self._buf.rfind(b"\n") + 1
+
     def _emit(self, end: int, out: list[Frame]) -> None:
         lines = self._buf.count(b"\n", 0, end)
         if _BLANK.fullmatch(self._buf, 0, end) is None:
@@ -225,6 +244,9 @@ class CsvFramer(_DocumentFramer):
     def _header(self) -> bytes | None:
         return self._header_record
 
+    def _whole_records_end(self) -> int:
+        return 0 if self._header_record is None else _match_end(_CSV_RECORDS, self._buf, 0)
+
     def _read_header(self) -> bool:
         """Find the header record (the first that is not blank); False: not all here yet."""
         buf = self._buf
@@ -280,6 +302,9 @@ class GzipFramer:
             else:
                 data = self._inflate.unconsumed_tail
                 more_output = len(piece) == _INFLATE_STEP
+
+    def flush(self) -> list[Frame]:
+        return self._inner.flush()
 
     def close(self) -> list[Frame]:
         if self._in_member:

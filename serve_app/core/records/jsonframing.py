@@ -80,6 +80,12 @@ class JsonFramer(_DocumentFramer):
         self._quiet = True
         return [frame]
 
+    def flush(self) -> list[Frame]:
+        out: list[Frame] = []
+        if self._fallback is None and self._state == _ARRAY:
+            self._emit(self._comma, out)
+        return out
+
     def _emit(self, cut: int, out: list[Frame]) -> None:
         """A frame of the buffer up to document offset `cut`."""
         shift = cut - self._offset

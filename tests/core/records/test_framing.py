@@ -23,9 +23,15 @@ def frames_of(
     *,
     piece: int,
     content_encoding: str | None = None,
+    flush: bool = False,
 ) -> list[Frame]:
+    """flush: after every chunk, as when the upload stalls after each."""
     framer = framer_for(content_type, options, content_encoding=content_encoding, piece_bytes=piece)
-    frames = [frame for chunk in chunks for step in framer.steps(chunk) for frame in step]
+    frames: list[Frame] = []
+    for chunk in chunks:
+        frames += [frame for step in framer.steps(chunk) for frame in step]
+        if flush:
+            frames += framer.flush()
     return frames + framer.close()
 
 
@@ -54,6 +60,7 @@ def same_records(
     piece: int = 64,
     options: ParseOptions = ParseOptions(),
     content_encoding: str | None = None,
+    flush: bool = False,
 ) -> None:
     try:
         expected = shape(parse(content_type, body, chunks=chunks, options=options,
@@ -61,12 +68,17 @@ def same_records(
     except UploadError as exc:
         with pytest.raises(UploadError, match=str(exc)[:40].replace("(", r"\(")):
             frames = frames_of(
-                content_type, chunks, options, piece=piece, content_encoding=content_encoding
+                content_type,
+                chunks,
+                options,
+                piece=piece,
+                content_encoding=content_encoding,
+                flush=flush,
             )
             read_all(frames, options)
         return
     frames = frames_of(
-        content_type, chunks, options, piece=piece, content_encoding=content_encoding
+        content_type, chunks, options, piece=piece, content_encoding=content_encoding, flush=flush
     )
     assert shape(read_all(frames, options)) == expected
 
@@ -128,24 +140,24 @@ SMALL = ParseOptions(max_record_bytes=100)
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), cuts=cut_points, piece=st.integers(1, 300))
-def test_ndjson(seed: int, cuts: list[int] | str, piece: int) -> None:
+@given(seed=st.integers(0, 10_000), cuts=cut_points, piece=st.integers(1, 300), flush=st.booleans())
+def test_ndjson(seed: int, cuts: list[int] | str, piece: int, flush: bool) -> None:
     body = ndjson_body(random.Random(seed), 40)
-    same_records(NDJSON, body, cut(body, cuts), piece=piece, options=SMALL)
+    same_records(NDJSON, body, cut(body, cuts), piece=piece, options=SMALL, flush=flush)
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), cuts=cut_points, piece=st.integers(1, 300))
-def test_json_array(seed: int, cuts: list[int] | str, piece: int) -> None:
+@given(seed=st.integers(0, 10_000), cuts=cut_points, piece=st.integers(1, 300), flush=st.booleans())
+def test_json_array(seed: int, cuts: list[int] | str, piece: int, flush: bool) -> None:
     body = json_body(random.Random(seed), 30)
-    same_records(JSON, body, cut(body, cuts), piece=piece, options=SMALL)
+    same_records(JSON, body, cut(body, cuts), piece=piece, options=SMALL, flush=flush)
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), cuts=cut_points, piece=st.integers(1, 300))
-def test_csv(seed: int, cuts: list[int] | str, piece: int) -> None:
+@given(seed=st.integers(0, 10_000), cuts=cut_points, piece=st.integers(1, 300), flush=st.booleans())
+def test_csv(seed: int, cuts: list[int] | str, piece: int, flush: bool) -> None:
     body = csv_body(random.Random(seed), 30)
-    same_records(CSV, body, cut(body, cuts), piece=piece, options=SMALL)
+    same_records(CSV, body, cut(body, cuts), piece=piece, options=SMALL, flush=flush)
 
 
 BAD_JSON = [
@@ -180,7 +192,7 @@ BAD_JSON = [
 def test_json_edge_cases(body: bytes, piece: int) -> None:
     for size in (1, 3, len(body) or 1):
         chunks = [body[i : i + size] for i in range(0, len(body), size)]
-        same_records(JSON, body, chunks, piece=piece, options=SMALL)
+        same_records(JSON, body, chunks, piece=piece, options=SMALL, flush=size == 3)
 
 
 def test_csv_edge_cases() -> None:
@@ -217,7 +229,7 @@ def test_multipart_and_gzip() -> None:
     for size in (7, 100, len(body)):
         chunks = [body[i : i + size] for i in range(0, len(body), size)]
         for piece in (1, 50, 10_000):
-            same_records(FORM, body, chunks, piece=piece, options=SMALL)
+            same_records(FORM, body, chunks, piece=piece, options=SMALL, flush=piece == 50)
 
 
 def test_a_gzip_encoded_body() -> None:
