@@ -8,10 +8,12 @@ line starts with `{"index":0,` and `number_lines` gives the real indices, in inp
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from serve_app.core import cleaning
 from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
 from serve_app.core.records import ParseOptions, Record, UploadError
 from serve_app.core.records.base import BufferedRecordParser
@@ -22,6 +24,7 @@ from serve_app.core.records.ndjson import NdjsonParser
 
 _HEAD: Final = b'{"index":0,'
 _NEXT_HEAD: Final = b"\n" + _HEAD
+_AS_IS: Final = cleaning.CleanOptions(preset="minimal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,24 +67,68 @@ def analyze_chunk(
     frames: Sequence[Frame], parse: ParseOptions, options: BulkOptions
 ) -> ChunkAnswer:
     """Parse, clean and count a chunk of frames: the work of one call to a replica."""
+    records, failed, upload_error = _read_frames(frames, parse)
+    return _answer(records, options, failed, upload_error)
+
+
+@dataclass(frozen=True, slots=True)
+class CleanedChunk:
+    """Half the work of a chunk, for the two-hop path (`clean_chunk`, then `count_chunk`)."""
+
+    records: list[Record]  # texts cleaned
+    failed_docs: tuple[int, ...]
+    upload_error: str | None
+
+
+def clean_chunk(
+    frames: Sequence[Frame], parse: ParseOptions, options: cleaning.CleanOptions
+) -> CleanedChunk:
+    """Parse and clean a chunk of frames: the first of two hops."""
+    records, failed, upload_error = _read_frames(frames, parse)
+    good = [r for r in records if r.error is None and r.text is not None]
+    cleaned = iter(cleaning.clean_many([r.text for r in good], options))  # type: ignore[misc]
+    records = [
+        dataclasses.replace(r, text=next(cleaned)) if r.error is None and r.text is not None else r
+        for r in records
+    ]
+    return CleanedChunk(records, failed, upload_error)
+
+
+def count_chunk(chunk: CleanedChunk, options: BulkOptions) -> ChunkAnswer:
+    """Count a chunk that `clean_chunk` cleaned: the second of two hops. Clean text has no
+    newline and no blank at either end, so the minimal preset leaves it as it is."""
+    counting_only = dataclasses.replace(options, clean=_AS_IS)
+    return _answer(chunk.records, counting_only, chunk.failed_docs, chunk.upload_error)
+
+
+def _read_frames(
+    frames: Sequence[Frame], parse: ParseOptions
+) -> tuple[list[Record], tuple[int, ...], str | None]:
     records: list[Record] = []
     failed: list[int] = []
-    upload_error = None
     for frame in frames:
         if frame.doc in failed:
             continue
         try:
             got, ends = read_frame(frame, parse)
         except UploadError as exc:
-            upload_error = str(exc)
-            break
+            return records, tuple(failed), str(exc)
         records += got
         if ends:
             failed.append(frame.doc)
+    return records, tuple(failed), None
+
+
+def _answer(
+    records: list[Record],
+    options: BulkOptions,
+    failed: tuple[int, ...],
+    upload_error: str | None,
+) -> ChunkAnswer:
     analysis = analyze_records(records, options)
     summary_only = options.include is not None and not options.include
     lines = b"" if summary_only else to_ndjson(analysis.rows)
-    return ChunkAnswer(lines, analysis.summary.to_state(), tuple(failed), upload_error)
+    return ChunkAnswer(lines, analysis.summary.to_state(), failed, upload_error)
 
 
 def number_lines(lines: bytes, first: int) -> tuple[bytes, int]:

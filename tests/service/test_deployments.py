@@ -34,7 +34,6 @@ def test_clean_is_the_core_per_text(cleaner: Any) -> None:
     options = cleaning.CleanOptions()
     expected = [cleaning.clean(text, options) for text in TEXTS]
     assert asyncio.run(cleaner.clean(TEXTS, options)) == expected
-    assert cleaner.clean_chunk(TEXTS, options) == expected
 
 
 def test_options_per_text_apply_to_their_own_text(cleaner: Any) -> None:
