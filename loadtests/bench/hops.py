@@ -115,14 +115,18 @@ def main(argv: Sequence[str]) -> int:
                 return await counter.count_chunk.remote(cleaned, bulk_options)  # type: ignore[no-any-return]
 
             paths = {"one hop": one_hop, "two hops": two_hops}
-            asyncio.run(drive(chunks[:2], one_hop))  # warm up both paths
-            asyncio.run(drive(chunks[:2], two_hops))
             seconds: dict[str, list[float]] = {name: [] for name in paths}
-            for round_no in range(1, args.rounds + 1):
-                for name, call in paths.items():
-                    took = asyncio.run(drive(chunks, call))
-                    seconds[name].append(took)
-                    print(f"round {round_no} {name:>8}: {megabytes / took:6.2f} MB/s", flush=True)
+
+            async def rounds() -> None:
+                for call in paths.values():  # warm up both paths
+                    await drive(chunks[:2], call)
+                for round_no in range(1, args.rounds + 1):
+                    for name, call in paths.items():
+                        took = await drive(chunks, call)
+                        seconds[name].append(took)
+                        print(f"round {round_no} {name:>8}: {megabytes / took:6.2f} MB/s")
+
+            asyncio.run(rounds())
             ray.shutdown()
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     print(
