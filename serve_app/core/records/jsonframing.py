@@ -1,5 +1,8 @@
 """JSON framing: a top-level array is cut after its top-level commas; anything else is one frame.
 
+A document smaller than a frame is not scanned at all: it goes whole, as does an object (up to
+the record limit, past which the sequential parser drops it in the ingress).
+
 The scan tracks only strings and bracket depth, with the regexes `JsonParser` scans with, so a
 cut lands where the sequential parser would be between two values. Whether the values are good
 JSON is left to the parser on a replica: after a syntax error it parses nothing more of the
@@ -49,6 +52,18 @@ class JsonFramer(_DocumentFramer):
         if self._state == _DONE:
             return self._trailing(data)
         self._buf += data
+        if self._state == _START:
+            self._begin()
+        if self._state == _ARRAY and len(self._buf) >= self._piece:
+            return self._cut()
+        if len(self._buf) > self._limit:
+            # Not cut, and larger than a record may be: the parser drops the bytes of the
+            # value over the limit (or of a gap of that many blanks) as it finds its end.
+            parser = JsonParser(self._maker(), offset=self._offset, in_array=not self._first)
+            return self._fall_back(parser)
+        return []  # a document smaller than a piece, or an object, goes whole
+
+    def _cut(self) -> list[Frame]:
         self._scan()
         out: list[Frame] = []
         for cut in self._cuts:
@@ -62,8 +77,6 @@ class JsonFramer(_DocumentFramer):
             self._buf = bytearray()
             return out + self._trailing(tail)
         if self._offset + len(self._buf) - max(self._comma, self._offset) > self._limit:
-            # A value over the limit (or a gap of that many blanks): the parser drops its
-            # bytes while it looks for where it ends.
             self._emit(self._comma, out)
             parser = JsonParser(self._maker(), offset=self._offset, in_array=not self._first)
             out += self._fall_back(parser)
@@ -81,8 +94,10 @@ class JsonFramer(_DocumentFramer):
         return [frame]
 
     def flush(self) -> list[Frame]:
-        out: list[Frame] = []
-        if self._fallback is None and self._state == _ARRAY:
+        if self._fallback is not None or self._state != _ARRAY:
+            return []
+        out = self._cut()
+        if self._state == _ARRAY:
             self._emit(self._comma, out)
         return out
 
@@ -134,10 +149,6 @@ class JsonFramer(_DocumentFramer):
         raise AssertionError("JsonParser accepted a document that starts with neither { nor [")
 
     def _scan(self) -> None:
-        if self._state == _START:
-            self._begin()
-            if self._state == _START:
-                return
         buf = self._buf
         n = len(buf)
         pos = self._pos
