@@ -24,12 +24,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from loadtests.bench import bulk, corpus
-from loadtests.service import Ports, running, tail, up_command
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions
 from serve_app.core.records.formframing import file_framer
 from serve_app.core.records.framing import Frame
 from serve_app.core.uploads import ChunkAnswer
+from serve_app.ops.loadtest.service import Ports, running, tail, up_command
 from serve_app.schemas import BatchOptions
 
 APP = "cleanserve"
