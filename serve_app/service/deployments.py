@@ -16,7 +16,7 @@ on 2 CPUs a hop costs more than the text work of a whole batch, and one hop inst
 is the largest single gain measured for /v1/analyze (README, "Performance"). Bulk chunks go
 in one hop too, `WordCounter.analyze_chunk`: raw bytes in, parsed, cleaned, counted and
 encoded; two hops (`TextCleaner.clean_chunk`, then `WordCounter.count_chunk`, kept for
-`loadtests.bench.hops`) measured 0.57x-0.64x of one hop's MB/s (README, "Performance"): the
+`loadtests.bench.hops`) measured 0.57x-0.92x of one hop's MB/s (README, "Performance"): the
 second hop moves every record through the ingress and back, and the 2 WordCounter replicas
 already keep both CPUs busy.
 """
