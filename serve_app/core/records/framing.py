@@ -38,7 +38,7 @@ _INFLATE_STEP: Final = 256 * 1024
 _BLANK: Final = re.compile(rb"\s*+")
 # Whole CSV records: newlines outside double quotes end them ("" inside quotes is two quotes).
 _CSV_RECORDS: Final = re.compile(rb'(?:(?:[^"\n]++|"[^"]*+")*+\n)*+')
-_CSV_RECORD: Final = re.compile(rb'(?:[^"\n]++|"[^"]*+")*+\n')
+_QUOTE_OR_NEWLINE: Final = re.compile(rb'["\n]')
 _CSV_BLANK_LINES: Final = re.compile(rb"(?:\r?\n)*+")
 
 
@@ -202,6 +202,10 @@ class CsvFramer(_DocumentFramer):
         super().__init__(doc, source, options, piece)
         self._line = 1  # number of the line at _buf[0]
         self._header_record: bytes | None = None
+        # Where the search for the end of the first record got to, and whether an odd number
+        # of quotes came before: a long record is scanned once, not once per feed.
+        self._scanned = 0
+        self._odd = False
 
     def feed(self, data: bytes) -> list[Frame]:
         if self._fallback is not None:
@@ -215,9 +219,7 @@ class CsvFramer(_DocumentFramer):
             return out
         while len(self._buf) >= self._piece:
             # Whole records up to about a piece, or the one record that is longer.
-            end = _match_end(_CSV_RECORDS, self._buf, 0, self._piece)
-            if not end and (record := _CSV_RECORD.match(self._buf)):
-                end = record.end()
+            end = _match_end(_CSV_RECORDS, self._buf, 0, self._piece) or self._first_record_end()
             if not end:
                 break
             self._emit(end, out)
@@ -254,17 +256,35 @@ class CsvFramer(_DocumentFramer):
             # Blank lines before the header are not records: count them, keep nothing.
             self._line += buf.count(b"\n", 0, blank_end)
             del buf[:blank_end]
-        found = _CSV_RECORD.match(buf)
-        if found is None:
+            self._scanned = 0
+        end = self._first_record_end()
+        if not end:
             return False
-        self._header_record = bytes(buf[: found.end() - 1])
+        self._header_record = bytes(buf[: end - 1])
         return True
+
+    def _first_record_end(self) -> int:
+        """Where the record at the start of the buffer ends (after its newline), or 0."""
+        buf = self._buf
+        odd = self._odd
+        for found in _QUOTE_OR_NEWLINE.finditer(buf, self._scanned):
+            if found[0] == b'"':
+                odd = not odd
+            elif not odd:
+                self._scanned = 0
+                self._odd = False
+                return found.end()
+        self._scanned = len(buf)
+        self._odd = odd
+        return 0
 
     def _emit(self, end: int, out: list[Frame]) -> None:
         lines = self._buf.count(b"\n", 0, end)
         out.append(self._frame(bytes(self._buf[:end]), self._line))
         del self._buf[:end]
         self._line += lines
+        self._scanned = 0
+        self._odd = False
 
 
 class GzipFramer:
