@@ -9,6 +9,7 @@ from serve_app.core.counting import CountOptions
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions, UploadError, framer_for
 from serve_app.core.records.framing import Frame
+from serve_app.core.summary import Summary
 from serve_app.core.uploads import ChunkAnswer, analyze_chunk
 from serve_app.service.batch_stream import BatchLimits, UploadTooLarge, stream_batch
 
@@ -261,3 +262,50 @@ def test_when_the_answer_is_closed_the_upload_is_no_longer_read() -> None:
         assert read == before
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("content_type", "record"),
+    [
+        (NDJSON, b'{"text": "some words here"}\n'),
+        ("text/csv", b'"some, words",here\n'),
+    ],
+)
+def test_the_ingress_holds_a_few_chunks_whatever_the_upload_size(
+    content_type: str, record: bytes
+) -> None:
+    """64 MB through framing and chunking: the peak of what is allocated stays near
+    max_in_flight chunks (the replicas' work is faked: it is not the ingress's memory)."""
+    import tracemalloc
+
+    piece = record * (65536 // len(record))
+    head = b"text,id\n" if content_type == "text/csv" else b""
+
+    async def upload() -> AsyncIterator[bytes]:
+        yield head
+        for _ in range(64 * 16):
+            await asyncio.sleep(0)
+            yield piece
+
+    async def submit(frames: list[Frame]) -> ChunkAnswer:
+        await asyncio.sleep(0.001)
+        return ChunkAnswer(b"", Summary().to_state())
+
+    async def run() -> None:
+        lines = stream_batch(
+            upload(),
+            framer_for(content_type, ParseOptions(), piece_bytes=1 << 20),
+            submit=submit,
+            is_retryable=lambda exc: False,
+            limits=BatchLimits(chunk_bytes=1 << 20, max_in_flight=4),
+        )
+        async for _ in lines:
+            pass
+
+    tracemalloc.start()
+    try:
+        asyncio.run(run())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB for a 64 MiB upload"
