@@ -1,4 +1,6 @@
-"""Incremental parsers: body bytes in, records (or per-record errors) out, in bounded memory.
+"""Incremental parsers: body bytes in, records (or per-record errors) out, in bounded memory;
+and framers (`framer_for`, `framing`), which cut a body into frames of whole records without
+parsing them, for the replicas to parse (`serve_app.core.uploads`).
 
 parser = parser_for(request.headers["content-type"], ParseOptions(text_field="body"))
 async for chunk in request.stream():
