@@ -76,14 +76,7 @@ def parser_for(
     Raises UnsupportedMediaType for a type, charset or encoding it cannot read, and UploadError
     for a multipart type without a boundary.
     """
-    media, params = parse_options_header(content_type)
-    media_type = media.decode("latin-1")
-    charset = params.get(b"charset", b"utf-8").decode("latin-1").lower()
-    if charset not in _CHARSETS:
-        raise UnsupportedMediaType(f"charset {charset!r} is not supported: send UTF-8")
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding not in _GZIP and encoding != "identity":
-        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported: use gzip")
+    media_type, params, gzipped = _media(content_type, content_encoding)
     maker = RecordMaker(options)
     parser: BufferedRecordParser
     if media_type == MULTIPART:
@@ -91,11 +84,6 @@ def parser_for(
         if not boundary:
             raise UploadError("multipart/form-data without a boundary parameter")
         parser = FormDataParser(boundary, maker)
-    elif media_type in BY_MEDIA_TYPE:
-        parser = format_parser(BY_MEDIA_TYPE[media_type], maker)
     else:
-        known = ", ".join([*BY_MEDIA_TYPE, MULTIPART])
-        raise UnsupportedMediaType(f"unsupported content type {media_type!r}: use one of {known}")
-    if encoding in _GZIP:
-        return GzipParser(parser, options.max_decompressed_bytes)
-    return parser
+        parser = format_parser(BY_MEDIA_TYPE[media_type], maker)
+    return GzipParser(parser, options.max_decompressed_bytes) if gzipped else parser
