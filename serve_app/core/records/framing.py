@@ -10,7 +10,8 @@ Finding boundaries costs regex scans in C: NDJSON at newlines, CSV at newlines o
 quotes, JSON at commas of the top-level array (a document that is not an array is one
 frame). A record too large to frame (over `max_record_bytes`) is left to the sequential
 parser, in the ingress, for the rest of its document: that parser drops its bytes and
-turns it into one error record, in bounded memory.
+turns it into one error record, in bounded memory. NDJSON and JSON arrays go back to framing
+once that record has ended; a CSV file stays with the parser to its end.
 """
 
 from __future__ import annotations

@@ -67,6 +67,22 @@ class JsonParser:
     def buffered_bytes(self) -> int:
         return len(self._buf)
 
+    def between_values(self) -> tuple[int, bytes] | None:
+        """Just after a ',' of the top-level array, with nothing of the next value scanned
+        but blanks: where the next value's gap starts in the document, and the bytes held
+        from there on. None at any other point."""
+        if (
+            self._state != _ARRAY
+            or self._depth != 1
+            or self._in_string
+            or self._discarding
+            or self._after_value
+            or not self._values
+            or not self._blank(self._pos)
+        ):
+            return None
+        return self._start, bytes(self._buf[self._start - self._offset :])
+
     @property
     def failed(self) -> bool:
         """A syntax error ended parsing: the rest of the document is not records."""

@@ -48,7 +48,10 @@ class JsonFramer(_DocumentFramer):
 
     def feed(self, data: bytes) -> list[Frame]:
         if self._fallback is not None:
-            return self._records(self._fallback.feed(data))
+            out = self._records(self._fallback.feed(data))
+            if isinstance(self._fallback, JsonParser) and (at := self._fallback.between_values()):
+                self._resume(*at)  # past the value over the limit: back to framing
+            return out
         if self._state == _DONE:
             return self._trailing(data)
         self._buf += data
@@ -100,6 +103,16 @@ class JsonFramer(_DocumentFramer):
         if self._state == _ARRAY:
             self._emit(self._comma, out)
         return out
+
+    def _resume(self, offset: int, held: bytes) -> None:
+        self._fallback = None
+        self._buf = bytearray(held)
+        self._offset = self._comma = offset
+        self._pos = 0
+        self._state = _ARRAY
+        self._depth = 1
+        self._in_string = False
+        self._first = False
 
     def _emit(self, cut: int, out: list[Frame]) -> None:
         """A frame of the buffer up to document offset `cut`."""
