@@ -38,6 +38,13 @@ class CsvParser:
             self._emit([(0, header)], [])
         self._line = line - 1
 
+    def between_records(self) -> tuple[int, bytes] | None:
+        """Past the header, with no record begun but the partial line held: the number of
+        that line and its bytes. None at any other point."""
+        if self._header is None or self._lines or self._discarding:
+            return None
+        return self._line + 1, bytes(self._head)
+
     @property
     def buffered_bytes(self) -> int:
         return len(self._head) + sum(map(len, self._lines))

@@ -10,8 +10,7 @@ Finding boundaries costs regex scans in C: NDJSON at newlines, CSV at newlines o
 quotes, JSON at commas of the top-level array (a document that is not an array is one
 frame). A record too large to frame (over `max_record_bytes`) is left to the sequential
 parser, in the ingress, for the rest of its document: that parser drops its bytes and
-turns it into one error record, in bounded memory. NDJSON and JSON arrays go back to framing
-once that record has ended; a CSV file stays with the parser to its end.
+turns it into one error record, in bounded memory; framing goes on once that record ends.
 """
 
 from __future__ import annotations
@@ -209,10 +208,20 @@ class CsvFramer(_DocumentFramer):
         self._odd = False
 
     def feed(self, data: bytes) -> list[Frame]:
-        if self._fallback is not None:
-            return self._records(self._fallback.feed(data))
+        if isinstance(self._fallback, CsvParser):
+            out = self._records(self._fallback.feed(data))
+            at = self._fallback.between_records()
+            if at is not None and self._header_record is not None:
+                # Past the record over the limit: back to framing.
+                self._line, held = at
+                self._buf = bytearray(held)
+                self._fallback = None
+                self._first = False
+                self._scanned = 0
+                self._odd = False
+            return out
         self._buf += data
-        out: list[Frame] = []
+        out = []
         if self._header_record is None and not self._read_header():
             if len(self._buf) > self._limit:
                 # The parser says what is wrong: a header over the limit.
