@@ -136,7 +136,7 @@ class _DocumentFramer:
         return [Frame(self._doc, self._source, None, records=tuple(records))]
 
     def _fall_back(self, parser: BufferedRecordParser) -> list[Frame]:
-        """Parse the rest of the document here, starting with what is buffered."""
+        """Parse here, starting with what is buffered, until the record over the limit ends."""
         self._fallback = parser
         data, self._buf = bytes(self._buf), bytearray()
         return self._records(parser.feed(data))
