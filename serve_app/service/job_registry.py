@@ -146,10 +146,10 @@ class JobRunner:
         self._store.write(job)
         self._metrics.state(job["state"])
         # Detached actors live until ended: this one's work is done.
-        ray.actor.exit_actor()
+        ray.actor.exit_actor()  # type: ignore[no-untyped-call]
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=16, resources=HEAD)
+@ray.remote(num_cpus=0, max_restarts=-1, resources=HEAD)
 class JobRegistry:
     def __init__(self, settings: dict[str, Any]) -> None:
         self._settings = Settings(**settings)
@@ -220,7 +220,7 @@ class JobRegistry:
         include = request["include"]
         stopwords = options["count"]["stopwords"]
         count = {**options["count"], "stopwords": tuple(stopwords) if stopwords else None}
-        cpus = ray.cluster_resources().get("CPU", 1.0)
+        cpus = ray.cluster_resources().get("CPU", 1.0)  # type: ignore[no-untyped-call]
         return jobs.JobSpec(
             id=job_id,
             files=tuple(files),
@@ -298,5 +298,9 @@ class JobRegistry:
 def registry(settings: dict[str, Any]) -> Any:
     """The registry's handle: created on first use, then the same actor for every replica."""
     return JobRegistry.options(  # type: ignore[attr-defined]
-        name=REGISTRY_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+        name=REGISTRY_NAME,
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        max_concurrency=16,  # status polls must not wait behind a submit that lists a bucket
     ).remote(settings)

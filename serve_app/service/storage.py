@@ -243,7 +243,8 @@ class AtomicOutput:
         self.stream: Any = None
 
     def __enter__(self) -> AtomicOutput:
-        self.stream = self._fs.open_output_stream(self._tmp if self._local else self._path)
+        path = self._tmp if self._local else self._path
+        self.stream = self._fs.open_output_stream(path, compression=None)
         return self
 
     def __exit__(

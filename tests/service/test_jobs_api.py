@@ -3,11 +3,13 @@ cancel, and a worker killed mid-job."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import pytest
 
 from loadtests.bench import corpus
 from serve_app.ops.launcher import session_processes
-from tests.support import Service, multipart
+from tests.support import S3_BUCKET, S3_ENV, Service, multipart
 
 pytestmark = pytest.mark.serve
 
@@ -55,18 +57,36 @@ def read_rows(out: Path) -> list[dict[str, Any]]:
     ]
 
 
+@contextlib.contextmanager
+def mock_env(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def mixed_inputs(directory: Path) -> dict[str, bytes]:
-    files = {
+    files = mixed_inputs_bytes()
+    directory.mkdir(parents=True)
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    return files
+
+
+def mixed_inputs_bytes() -> dict[str, bytes]:
+    return {
         "a.jsonl": '{"id": 1, "text": "Great <b>value</b> https://x.example 👍"}\n'
         '{not json\n{"id": "two", "text": "物流很快  the fast"}\n{"text": 3}\n'.encode(),
         "b.json": orjson.dumps([{"id": 9, "text": "ＦＵＬＬ width café\n\nnew line"}, {"x": 1}]),
         "c.csv": b'id,text\n5,"quoted, with comma"\n6,plain text here\n',
         "d.ndjson.gz": gzip.compress(b'{"text": "zipped text text"}\n'),
     }
-    directory.mkdir(parents=True)
-    for name, data in files.items():
-        (directory / name).write_bytes(data)
-    return files
 
 
 def test_a_job_writes_the_rows_and_summary_that_batch_gives(
@@ -248,3 +268,41 @@ def test_state_outlives_the_registry_actor(
         assert time.monotonic() < deadline, response.text
         time.sleep(0.5)
     assert response.json() == done
+
+
+def test_a_job_reads_and_writes_s3(client: httpx.Client, service: Service) -> None:
+    if service.s3_endpoint is None:
+        pytest.skip("the service under test has no S3 server")
+    import pyarrow.parquet as pq
+
+    from serve_app.service.storage import Storage, StorageConfig
+
+    storage = Storage(StorageConfig(roots=(f"s3://{S3_BUCKET}",), s3_endpoint=service.s3_endpoint))
+    prefix = f"s3://{S3_BUCKET}/run-{time.monotonic_ns()}"
+    fs, base = storage.filesystem(prefix)
+    with mock_env(S3_ENV):
+        for name, data in mixed_inputs_bytes().items():
+            with fs.open_output_stream(f"{base}/in/{name}", compression=None) as stream:
+                stream.write(data)
+        response = client.post(
+            "/v1/jobs",
+            json={
+                "inputs": [f"{prefix}/in/*"],
+                "output": f"{prefix}/out",
+                "output_format": "parquet",
+            },
+        )
+        assert response.status_code == 202, response.text
+        done = wait_job(client, response.json()["id"])
+        assert done["state"] == "SUCCEEDED", done
+        entries = storage.output_entries(f"{prefix}/out")
+        assert "_SUCCESS" in entries and "summary.json" in entries
+        rows = []
+        for name in entries:
+            if name.endswith(".parquet"):
+                with fs.open_input_file(f"{base}/out/{name}") as handle:
+                    rows += pq.read_table(handle).to_pylist()
+    assert len(rows) == done["summary"]["records"] == 9
+    assert sum(1 for row in rows if row["error"]) == done["summary"]["failed"] == 3
+    assert {row["source"].rsplit("/", 1)[1] for row in rows} == set(mixed_inputs_bytes())
+    assert all(row["source"].startswith(f"{prefix}/in/") for row in rows)
