@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,6 +48,9 @@ class Settings(BaseSettings):
     )
     job_max_workers: int | None = Field(
         None, ge=1, description="Workers per job at most; None: the cluster's CPU count."
+    )
+    job_engine: Literal["ray-data", "ray-tasks"] = Field(
+        "ray-tasks", description="What runs a job's groups (README, Bulk jobs: measured)."
     )
     job_s3_endpoint: str | None = Field(
         None, description="An S3-compatible server, http://host:port; None: AWS."

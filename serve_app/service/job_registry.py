@@ -243,6 +243,7 @@ class JobRegistry:
             group_bytes=settings.job_group_bytes,
             worker_cpus=settings.job_worker_cpus,
             max_workers=settings.job_max_workers or max(1, int(cpus)),
+            engine=settings.job_engine,
         )
 
     def get(self, job_id: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Final
 
 import orjson
 
-from serve_app.core import cleaning, counting
+from serve_app.core import counting
 from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
 from serve_app.core.records.base import ParseOptions, Record, RecordMaker, UploadError
 from serve_app.core.records.formats import Format, file_parser, format_parser
@@ -51,6 +52,7 @@ class JobSpec:
     group_bytes: int = 16 << 20
     worker_cpus: float = 0.25
     max_workers: int = 2
+    engine: str = "ray-tasks"  # or "ray-data": the same work unit in a Ray Data pipeline
 
 
 @dataclass(slots=True)
@@ -263,8 +265,8 @@ class FileGroupWorker:
     def __init__(self, spec: JobSpec) -> None:
         self._spec = spec
         self._storage = Storage(spec.storage)
-        counting.warm_up()  # the dictionaries load once per worker, as in a replica
-        cleaning.clean("warm up", spec.options.clean)
+        if spec.options.count.tokenizer == "auto":
+            counting.warm_up()  # the dictionaries load once per worker, as in a replica
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {key: [] for key in ROW_KEYS}
@@ -310,40 +312,35 @@ class Progress:
         }
 
 
+def group_bytes(spec: JobSpec) -> int:
+    """spec.group_bytes, or less for a small job: at least GROUPS_PER_WORKER groups per worker,
+    so the last group to finish is a small one and no worker idles long at the end."""
+    total = sum(f.size for f in spec.files)
+    balanced = total // max(1, spec.max_workers * GROUPS_PER_WORKER)
+    return max(MIN_GROUP_BYTES, min(spec.group_bytes, balanced))
+
+
+GROUPS_PER_WORKER: Final = 4
+MIN_GROUP_BYTES: Final = 1 << 20
+
+
 def group_items(spec: JobSpec) -> list[dict[str, Any]]:
     return [
         {"group": i, "files": orjson.dumps([[f.uri, f.size] for f in group]).decode()}
-        for i, group in enumerate(plan_groups(spec.files, spec.group_bytes))
+        for i, group in enumerate(plan_groups(spec.files, group_bytes(spec)))
     ]
 
 
 def run_pipeline(
     spec: JobSpec, on_progress: Callable[[Progress, GroupResult], None]
 ) -> tuple[Summary, Progress]:
-    """Run the job's Ray Data pipeline in this process (the job's driver); returns the merged
-    summary. Call `write_markers` after it."""
-    import ray.data
-    from ray.data import ActorPoolStrategy, DataContext
-
-    context = DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
+    """Run the job from this process (its driver): every group's small row is merged here as
+    it arrives. Returns the merged summary; call `write_markers` after it."""
     items = group_items(spec)
     progress = Progress(len(spec.files), sum(f.size for f in spec.files))
     summary = Summary()
-    if not items:
-        return summary, progress
-    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        FileGroupWorker,
-        # Without the file list (the groups carry it): small arguments travel inline, and a
-        # restarted worker never needs an object that may be gone.
-        fn_constructor_args=(dataclasses.replace(spec, files=()),),
-        batch_size=1,
-        batch_format="numpy",
-        num_cpus=spec.worker_cpus,
-        compute=ActorPoolStrategy(min_size=1, max_size=max(1, min(spec.max_workers, len(items)))),
-    )
-    for row in dataset.iter_rows():
+    rows = _task_rows(spec, items) if spec.engine == "ray-tasks" else _dataset_rows(spec, items)
+    for row in rows:
         result = GroupResult(
             group=int(row["group"]),
             shard=str(row["shard"]),
@@ -360,6 +357,57 @@ def run_pipeline(
         progress.bytes += result.bytes
         on_progress(progress, result)
     return summary, progress
+
+
+def _dataset_rows(spec: JobSpec, items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    import ray.data
+    from ray.data import ActorPoolStrategy, DataContext
+
+    if not items:
+        return
+    context = DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        FileGroupWorker,
+        # Without the file list (the groups carry it): small arguments travel inline, and a
+        # restarted worker never needs an object that may be gone.
+        fn_constructor_args=(dataclasses.replace(spec, files=()),),
+        batch_size=1,
+        batch_format="numpy",
+        num_cpus=spec.worker_cpus,
+        # A fixed pool: every worker starts at once instead of as the autoscaler catches up.
+        compute=ActorPoolStrategy(size=max(1, min(spec.max_workers, len(items)))),
+    )
+    yield from dataset.iter_rows()
+
+
+def _task_rows(spec: JobSpec, items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The same groups as plain Ray tasks, at most 2 per worker in flight (bounded memory);
+    a task whose worker died is run again by Ray (max_retries), and its shard replaced."""
+    import ray
+
+    task = ray.remote(_group_task).options(num_cpus=spec.worker_cpus, max_retries=-1)
+    light = ray.put(dataclasses.replace(spec, files=()))
+    queue = iter(items)
+    pending = [task.remote(light, item) for item in itertools.islice(queue, 2 * spec.max_workers)]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        for ref in done:
+            yield ray.get(ref)
+            pending += [task.remote(light, item) for item in itertools.islice(queue, 1)]
+
+
+def _group_task(spec: JobSpec, item: dict[str, Any]) -> dict[str, Any]:
+    worker = _WORKERS.get(spec.id)
+    if worker is None:  # one per job per worker process: the dictionaries load once
+        _WORKERS.clear()
+        worker = _WORKERS[spec.id] = FileGroupWorker(spec)
+    out = worker({"group": [item["group"]], "files": [item["files"]]})
+    return {key: values[0] for key, values in out.items()}
+
+
+_WORKERS: dict[str, FileGroupWorker] = {}
 
 
 def write_markers(storage: Storage, spec: JobSpec, summary: dict[str, Any]) -> None:

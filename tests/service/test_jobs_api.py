@@ -174,7 +174,8 @@ def workers(service: Service) -> list[psutil.Process]:
     found = []
     for proc in session_processes(service.sid):
         try:
-            if "FileGroupWorker" in " ".join(proc.cmdline()):
+            # A Ray Data actor or a plain task (settings.job_engine), by its process title.
+            if any(name in " ".join(proc.cmdline()) for name in ("FileGroupWorker", "_group_task")):
                 found.append(proc)
         except psutil.Error:
             pass
