@@ -307,3 +307,31 @@ def test_a_job_reads_and_writes_s3(client: httpx.Client, service: Service) -> No
     assert sum(1 for row in rows if row["error"]) == done["summary"]["failed"] == 3
     assert {row["source"].rsplit("/", 1)[1] for row in rows} == set(mixed_inputs_bytes())
     assert all(row["source"].startswith(f"{prefix}/in/") for row in rows)
+
+
+def test_a_job_goes_on_when_the_ingress_restarts(
+    client: httpx.Client, root: Path, service: Service
+) -> None:
+    data = seed_corpus(unique(root, "ingress-in"), files=12)
+    out = unique(root, "ingress-out")
+    response = client.post("/v1/jobs", json={"inputs": [str(data.directory)], "output": str(out)})
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    assert service.sid is not None
+    (ingress,) = [
+        p
+        for p in session_processes(service.sid)
+        if p.cmdline() and p.cmdline()[0].startswith("ray::ServeReplica:cleanserve:Ingress")
+    ]
+    ingress.kill()
+    deadline = time.monotonic() + 120
+    while True:  # Serve starts a new ingress replica; the job never needed the old one
+        with contextlib.suppress(httpx.HTTPError):
+            if client.get("/healthz", timeout=5).status_code == 200:
+                break
+        assert time.monotonic() < deadline, "the ingress did not come back"
+        time.sleep(0.5)
+    done = wait_job(client, job_id)
+    assert done["state"] == "SUCCEEDED", done
+    assert done["summary"]["records"] == len(data.paths)
+    assert len(read_rows(out)) == len(data.paths)
