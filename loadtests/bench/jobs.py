@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +307,8 @@ def report(results: Mapping[str, Any], checks: Sequence[Target]) -> str:
                 f"| {m['bytes'] / 1e6:,.0f} | {m['state']} | {m['seconds']:.1f} | "
                 f"{m['largest_process']} | {peak:,.0f} | {m['session_peak_bytes'] / 2**20:,.0f} |"
             )
+    if notes := results.get("notes"):
+        lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -318,8 +322,16 @@ def run(args: argparse.Namespace, out: Path, command: str) -> int:
     )
     print(f"corpus: {len(data.paths)} files, {data.total_bytes / 1e6:.1f} MB", flush=True)
     runs: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
 
-    def keep(run: bulk.BulkRun) -> None:
+    def keep(make: Callable[[], bulk.BulkRun], name: str) -> None:
+        """A row that fails is noted and the run goes on: the other rows still count."""
+        try:
+            run = make()
+        except Exception as exc:  # noted in the report, with what failed
+            traceback.print_exc()
+            notes.append(f"{name} failed: {exc!r}"[:500])
+            return
         runs[run.name] = run.to_dict()
         print(
             f"  {run.name:<20} {run.seconds:8.2f} s {run.mb_per_s:8.2f} MB/s "
@@ -327,11 +339,15 @@ def run(args: argparse.Namespace, out: Path, command: str) -> int:
             flush=True,
         )
 
-    keep(bulk.seed_single(data, out))
-    keep(bulk.seed_ray(data, out))
-    keep(bulk.core(data, out, "seed"))
-    keep(bulk.core(data, out, "standard"))
-    engine_rows = engines(data, out, "seed")
+    keep(lambda: bulk.seed_single(data, out), "seed-single")
+    keep(lambda: bulk.seed_ray(data, out), "seed-ray")
+    keep(lambda: bulk.core(data, out, "seed"), "core-seed")
+    keep(lambda: bulk.core(data, out, "standard"), "core-standard")
+    try:
+        engine_rows = engines(data, out, "seed")
+    except bulk.BulkError as exc:
+        notes.append(f"engines failed: {exc!r}"[:500])
+        engine_rows = []
     for row in engine_rows:
         print(
             f"  {row['name']:<20} {row['seconds']:8.2f} s {row['mb_per_s']:8.2f} MB/s", flush=True
@@ -340,11 +356,18 @@ def run(args: argparse.Namespace, out: Path, command: str) -> int:
     roots = [tmp, Path(os.path.realpath(data.directory))]
     with job_service(args, out, roots) as (url, sid):
         for name in JOB_ROWS:
-            keep(service_job(data, tmp, url=url, sid=sid, name=name))
+            keep(functools.partial(service_job, data, tmp, url=url, sid=sid, name=name), name)
         for mode in ("seed", "standard"):
-            keep(bulk.service_batch(data, out, url=url, service_sid=sid, mode=mode))
+            batch = functools.partial(
+                bulk.service_batch, data, out, url=url, service_sid=sid, mode=mode
+            )
+            keep(batch, f"batch-{mode}")
         if args.memory:
-            memory = memory_runs(args, tmp, url, sid, parse_sizes(args.memory_sizes))
+            try:
+                memory = memory_runs(args, tmp, url, sid, parse_sizes(args.memory_sizes))
+            except Exception as exc:  # noted in the report
+                traceback.print_exc()
+                notes.append(f"memory failed: {exc!r}"[:500])
     results = {
         "command": command,
         "corpus": {"files": len(data.paths), "bytes": data.total_bytes, "seed": args.seed},
@@ -352,6 +375,7 @@ def run(args: argparse.Namespace, out: Path, command: str) -> int:
         "runs": runs,
         "engines": engine_rows,
         "memory": memory,
+        "notes": notes,
     }
     checks = targets(runs)
     results["targets"] = [t.to_dict() for t in checks]
