@@ -26,8 +26,8 @@ from typing import Any
 
 from loadtests.bench import bulk, corpus, procs
 from loadtests.bench.targets import Target, ratio
-from loadtests.service import Ports, running, tail, up_command
 from serve_app.ops.job_client import JobClient
+from serve_app.ops.loadtest.service import Ports, running, tail, up_command
 
 SEED = bulk.SEED_OPTIONS
 WORKER_MARKERS = ("FileGroupWorker", "_group_task")
