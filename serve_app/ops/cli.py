@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--api-key", default=os.environ.get("CLEANSERVE_API_KEY"))
     batch.set_defaults(run=_batch)
 
-    job = commands.add_parser("job", help="bulk jobs on files where they lie (Ray Data)")
+    job = commands.add_parser("job", help="bulk jobs on files where they lie, on the whole cluster")
     from serve_app.ops.job_cli import add_arguments as add_job_arguments
 
     add_job_arguments(job)

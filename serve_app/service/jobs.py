@@ -1,6 +1,11 @@
-"""Bulk jobs on Ray Data: files where they lie -> groups of ~16 MB -> `FileGroupWorker` (reads,
-parses, cleans, counts and writes its own shard) -> one small row per group -> the driver
-merges the partial summaries -> `summary.json`, then `_SUCCESS`.
+"""Bulk jobs: files where they lie -> groups of ~16 MB -> `FileGroupWorker` (reads, parses,
+cleans, counts and writes its own shard) -> one small row per group -> the driver merges the
+partial summaries -> `summary.json`, then `_SUCCESS`.
+
+The groups run as plain Ray tasks (`engine="ray-tasks"`, the default) or in a Ray Data pipeline
+(`"ray-data"`: `from_items(groups) -> map_batches(FileGroupWorker, batch_size=1)` on a fixed
+actor pool): the same work unit either way; which is faster is measured by
+`loadtests.bench.job_engines` (README, "Bulk").
 
 Only paths travel through Ray: a worker reads its files itself and writes its shard itself, so
 no record and no file byte passes through the object store or the driver. A shard's name comes
