@@ -278,6 +278,20 @@ def test_a_node_that_dies_mid_batch_loses_no_record(two_nodes: TwoNodes) -> None
     assert last["nodes"].get(two_nodes.node_ids["node_a"], 0) > 0
 
 
+NODE_C = """
+import sys, time
+import ray
+ray.init(address=sys.argv[1], log_to_driver=False)
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    if any(n["Alive"] and "node_c" in n["Resources"] for n in ray.nodes()):
+        time.sleep(3)  # and for the other raylets' resource view to have it
+        print("joined")
+        break
+    time.sleep(0.5)
+"""
+
+
 def job_workers_on(sid: int) -> list[int]:
     pids = []
     for proc in session_processes(sid):
@@ -302,7 +316,12 @@ def test_a_node_that_dies_mid_job_loses_no_record(two_nodes: TwoNodes) -> None:
                 ),
             )
         )
-        data = corpus.write(corpus.CorpusSpec(files=40, seed=3), two_nodes.job_root / "in")
+        # Jobs spill onto a node only once every raylet knows it: wait for node C in the view.
+        joined = run_cli(
+            two_nodes.cluster, sys.executable, "-c", NODE_C, two_nodes.cluster.gcs_address
+        )
+        assert joined.returncode == 0 and "joined" in joined.stdout, joined.stderr[-2000:]
+        data = corpus.write(corpus.CorpusSpec(files=120, seed=3), two_nodes.job_root / "in")
         out = two_nodes.job_root / "out"
         seed_mode = {"clean": {"preset": "minimal"}, "count": {"tokenizer": "whitespace"}}
         with httpx.Client(base_url=two_nodes.url, timeout=60) as client:
