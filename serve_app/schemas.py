@@ -206,6 +206,16 @@ class BatchOptions(BaseModel):
     count: CountOptions = Field(default_factory=lambda: CountOptions())
 
 
+class BatchSummary(BaseModel):
+    records: int
+    ok: int
+    failed: int
+    total_chars: int
+    total_words: int
+    unique_words: int
+    top_words: list[tuple[str, int]]
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     deployments: dict[str, str] = Field(default_factory=dict)

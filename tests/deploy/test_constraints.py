@@ -3,10 +3,12 @@ installs the package with it, and a client or load-test dependency has no place 
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import re
 import tomllib
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -63,3 +65,14 @@ def test_the_image_installs_the_package_with_the_pins() -> None:
     assert re.search(r"^COPY .*deploy/constraints\.txt", dockerfile, re.M)
     assert re.search(r"pip install [^\n]*-c constraints\.txt \.", dockerfile)
     assert "!deploy/constraints.txt" in (REPO / ".dockerignore").read_text(encoding="utf-8")
+
+
+def test_what_the_base_dependencies_pull_in_is_pinned_too() -> None:
+    """A new base dependency (or a new extra of one, such as ray[data]) brings packages of its
+    own: `make constraints` must run again, or the image installs them unpinned."""
+    try:
+        needed = constraints.closure(constraints.base_requirements())
+    except importlib.metadata.PackageNotFoundError as exc:
+        pytest.skip(f"this environment lacks part of the base install: {exc}")
+    missing = sorted(set(needed) - set(pins()))
+    assert not missing, f"not pinned (run `make constraints`): {missing}"
