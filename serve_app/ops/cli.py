@@ -149,6 +149,8 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _job(args: argparse.Namespace) -> int:
+    if missing_extra("client", "httpx", "rich"):
+        return 2
     from serve_app.ops.job_cli import run
 
     return run(args)

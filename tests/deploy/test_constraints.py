@@ -56,7 +56,7 @@ def test_extras_name_what_the_commands_need() -> None:
         extra: {canonicalize_name(Requirement(text).name) for text in reqs}
         for extra, reqs in extras.items()
     }
-    assert {"aiohttp", "rich"} <= named["client"]
+    assert {"aiohttp", "httpx", "rich"} <= named["client"]
     assert {"locust", "matplotlib", "httpx", "rich"} <= named["loadtest"]
 
 
