@@ -165,7 +165,7 @@ def test_fix_encoding_changes_nothing_else(text: str) -> None:
 @pytest.mark.parametrize(
     ("html", "text"),
     [
-        ("line<br/>break", "linebreak"),
+        ("line<br/>break", "line break"),  # block tags and <br> separate words
         ('<p class="x">para</p></div>', "para"),
         ("<P>upper</P><BR>", "upper"),
         ("a<!-- hidden -->b", "ab"),
@@ -423,6 +423,11 @@ ADVERSARIAL = {
     "scripts": "<script>" * (N // 8),
     "script-closers": "</script" * (N // 8) + ">",
     "quotes": "<a x='" * (N // 6),
+    "quoted-gts": '<a x=">' * (N // 7),
+    "unclosed-quote-gts": "<a x='" + "<a x=>" * (N // 6),
+    "block-tags": "<p>" * (N // 3),
+    "namespaced-tags": "<o:p" * (N // 4) + ">",
+    "pending-blocks": "<b<p>" * (N // 5),
     "bangs": "<!" * (N // 2),
     "entity-starts": "&#" * (N // 2),
     "ampersands": "&" * N,
