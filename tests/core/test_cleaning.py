@@ -315,12 +315,13 @@ def test_max_repeat_off_by_default() -> None:
 @pytest.mark.parametrize(
     ("text", "options", "settled"),
     [
-        ("&amphttp://x;", CleanOptions(urls="remove"), "&"),
+        # a scheme glued to a word starts no link (linkify-it: "_http://x" is none)
+        ("&amphttp://x;", CleanOptions(urls="remove"), "&amphttp://x;"),
         ("&am😀p;", CleanOptions(emoji="remove"), "&"),
         ("&AMp;", CleanOptions(lowercase=True), "&"),
         ("&ammp;", CleanOptions(max_repeat=1), "&"),
         ("＆amp；", CleanOptions(normalize="NFKC"), "&"),
-        ("<bhttp://x>", CleanOptions(urls="remove"), ""),
+        ("<bhttp://x>", CleanOptions(urls="remove"), "<bhttp://x>"),
         ("Ã😀©", CleanOptions(emoji="remove"), "é"),
         ("e😀\u0301", CleanOptions(emoji="remove"), "\u00e9"),
         ("htttp://x.y", CleanOptions(max_repeat=2, urls="remove"), ""),
