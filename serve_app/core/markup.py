@@ -65,9 +65,45 @@ _RAW_TEXT_CLOSE = {
 }
 
 
+# The usual review holds only plain tags: one substitution removes them, as the scanner below
+# would, unless a seam could join pieces into new markup. That takes a pending markup start
+# ("<", "</", "<b") kept right before a removed tag, or a "<" inside a candidate that is no tag
+# ("<great <b>"): then, and for comments, "<!x>", "<?x" and <script>/<style>, the scanner runs.
+# Block tags leave a space each where the scanner leaves one per run and none at the start:
+# the whitespace collapsing that always follows this step makes them the same.
+_PLAIN_TAG = re.compile(rf"</?({_NAME})(?=[\s/>]){_TAG_REST.pattern}", re.ASCII)
+_NOT_PLAIN = re.compile(r"<[!?]|<(?:script|style)(?=[\s/>])", re.IGNORECASE | re.ASCII)
+
+
+def _plain_tags(text: str) -> str | None:
+    kept_from = 0  # where the text kept since the last removed tag starts
+    seam = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal kept_from, seam
+        name = match[1].lower()
+        start = match.start()
+        if name in _TAG_NAMES or "-" in name or ":" in name:
+            lo = max(kept_from, start - _PROBE)
+            seam = seam or (start > lo and _PENDING.search(text, lo, start) is not None)
+            kept_from = match.end()
+            return " " if name.rpartition(":")[2] in _BLOCK_NAMES else ""
+        seam = seam or "<" in match[0][1:]
+        return match[0]
+
+    stripped = _PLAIN_TAG.sub(replace, text)
+    return None if seam else stripped
+
+
 def _strip_tags(text: str) -> str:
     if "<" not in text:
         return text
+    if _NOT_PLAIN.search(text) is None and (stripped := _plain_tags(text)) is not None:
+        return stripped
+    return _scan_tags(text)
+
+
+def _scan_tags(text: str) -> str:
     kept: list[tuple[int, int]] = []  # spans of text, never empty, or _SPACE; sliced at the end
     pos = scan = 0
     stop = text.rfind(">") + 1  # markup needs a ">" after its start
@@ -127,7 +163,14 @@ def _markup_end(text: str, start: re.Match[str], after: int, absent: set[str]) -
 
 
 def _pending(kept: list[tuple[int, int]], text: str) -> re.Match[str] | None:
-    if text[kept[-1][1] - 1] not in _PENDING_LAST:
+    a, b = kept[-1]
+    if text[b - 1] not in _PENDING_LAST:
+        return None
+    # A pending start holds one "<", its first character: most often it is in the last span.
+    lt = text.rfind("<", max(a, b - _PROBE), b)
+    if lt >= 0:
+        return _PENDING.match(text, lt, b)
+    if b - a >= _PROBE:
         return None
     return _PENDING.search(_tail(kept, text, _PROBE))
 
@@ -239,6 +282,6 @@ def strip_html(text: str) -> str:
 
 
 def html_unsettled(text: str) -> bool:
-    if "<" in text and _strip_tags(text) is not text:
+    if "<" in text and _strip_tags(text) != text:
         return True
     return "&" in text and any(_decode_entity(m[0]) is not None for m in _ENTITY.finditer(text))

@@ -1,9 +1,11 @@
 """strip_html against what a browser's innerText and Elasticsearch's html_strip leave."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from serve_app.core.cleaning import CleanOptions, clean
-from serve_app.core.markup import html_unsettled, strip_html
+from serve_app.core.markup import _scan_tags, _strip_tags, html_unsettled, strip_html
 
 HTML_ONLY = CleanOptions(fix_encoding=False, normalize=None, fullwidth_alnum=False)
 
@@ -117,3 +119,19 @@ def test_strip_html_is_settled(html: str) -> None:
     once = strip_html(html)
     assert not html_unsettled(once), once
     assert clean(clean(html), CleanOptions()) == clean(html)
+
+
+# The one-substitution fast path must remove what the scanner removes; only whitespace may differ
+# (the pipeline collapses it right after).
+MARKUP_PIECES = [
+    *["<p>", "</p>", "<br/>", "<BR>", "<b>", "</b>", "<i>", "<li>", "<o:p>", "</o:p>", "<x-y>"],
+    *['<a href="/x?a>b">', "<img alt='5 > 3' src=x>", '<a b="', "'", '"', "=", "<", ">"],
+    *["<great>", "<3", "a", " ", "\n", "&lt;", "&gt;", "&amp;", "<!--", "-->", "<script>"],
+    *["</script>", "<b", "r>", "<!x>", "<?p>", "物流", "<P class=MsoNormal>"],
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(MARKUP_PIECES), max_size=14).map("".join))
+def test_fast_path_removes_what_the_scanner_removes(text: str) -> None:
+    assert _strip_tags(text).split() == _scan_tags(text).split()
