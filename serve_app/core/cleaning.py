@@ -4,10 +4,12 @@ Option           Default     Effect (standard preset)
 preset           "standard"  "minimal": text.replace("\\n", " ").strip() and nothing else
 normalize        "NFC"       "NFC", "NFKC" (also folds ，！？ to ,!?) or None; cuts mark runs to 30
 fix_encoding     True        repair UTF-8 mojibake read as Latin-1/cp1252 ("cafÃ©" -> "café")
-strip_html       True        drop tags, comments and <script>/<style> blocks, decode entities
+strip_html       True        drop tags, comments and <script>/<style> blocks, decode entities; block
+                             tags and <br> leave a space (innerText), inline tags nothing
 urls             "keep"      http(s)/ftp/www. links: "keep", "remove" or "mask" (-> URL_MASK)
 emails           "keep"      addresses: "keep", "remove" or "mask" (-> EMAIL_MASK)
-emoji            "keep"      "remove" drops emoji with skin tones, flags, keycaps, VS15/VS16, tags
+emoji            "keep"      "remove" drops emoji with skin tones, flags, keycaps, VS15/VS16, tags,
+                             and ZWJ sequences whole
 fullwidth_alnum  True        Ａ-Ｚ ａ-ｚ ０-９ and U+3000 -> ASCII; CJK punctuation is never touched
 lowercase        False       str.lower() (not casefold: "ß" stays "ß"); mask tokens are kept as is
 max_repeat       None        squash a run of one code point longer than N to N (N >= 1)
