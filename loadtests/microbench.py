@@ -27,11 +27,11 @@ from typing import Any
 import orjson
 
 from loadtests.bench.corpus import CorpusSpec, encode, texts
-from loadtests.textgen import ReviewGenerator
 from serve_app.core import cleaning, counting
 from serve_app.core.pipeline import BulkOptions, analyze_records
 from serve_app.core.records import Record
 from serve_app.core.summary import Summary
+from serve_app.ops.loadtest.textgen import ReviewGenerator
 
 CHUNK_BYTES = 1_000_000
 

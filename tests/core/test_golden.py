@@ -64,7 +64,7 @@ HAND_WRITTEN = [
 
 
 def corpus() -> list[str]:
-    from loadtests.textgen import ReviewGenerator
+    from serve_app.ops.loadtest.textgen import ReviewGenerator
 
     gen = ReviewGenerator(SEED)
     return [gen.short() for _ in range(REVIEWS)] + HAND_WRITTEN
