@@ -91,7 +91,9 @@ def _plain_tags(text: str) -> str | None:
         seam = seam or "<" in match[0][1:]
         return match[0]
 
-    stripped = _PLAIN_TAG.sub(replace, text)
+    # A tag needs a ">": past the last one, a "<a " would scan to the end, for every "<a ".
+    stop = text.rfind(">") + 1
+    stripped = _PLAIN_TAG.sub(replace, text[:stop]) + text[stop:]
     return None if seam else stripped
 
 
