@@ -2,8 +2,9 @@
 
     python -m loadtests.microbench [--mb 4] [--files 16] [--seed 0] [--repeat 3]
 
-Two tables, each timed in CPU seconds of this process (best of --repeat), so that other work on
-a shared machine disturbs the figures as little as it can; MB are of UTF-8 input.
+Two tables, each timed in CPU seconds of this process (best of --repeat, the operations taking
+turns round by round), so that other work on a shared machine disturbs the figures as little as
+it can; MB are of UTF-8 input.
 
 1. Whole files, seed-shaped (`loadtests.bench.corpus`: one JSON file per review dump, 50-500 KB,
    held in memory): the original script's pipeline (`json.loads`, `replace`/`strip`, `split`,
@@ -17,6 +18,7 @@ a shared machine disturbs the figures as little as it can; MB are of UTF-8 input
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from collections import Counter
@@ -115,12 +117,15 @@ def core_pipeline(
     return summary
 
 
-def cpu_seconds(work: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
+def best_cpu_seconds(works: Sequence[Callable[[], object]], repeat: int) -> list[float]:
+    """Each work's best CPU time, the works taking turns round by round: a change in the
+    machine's load falls on all of them alike, not on whichever ran during it."""
+    best = [float("inf")] * len(works)
     for _ in range(repeat):
-        start = time.process_time()
-        work()
-        best = min(best, time.process_time() - start)
+        for index, work in enumerate(works):
+            start = time.process_time()
+            work()
+            best[index] = min(best[index], time.process_time() - start)
     return best
 
 
@@ -147,7 +152,8 @@ def file_results(files: Sequence[bytes], repeat: int) -> list[Result]:
         ("  step: tokenize, auto", lambda: [counting.tokenize(text) for text in cleaned]),
         ("  step: Summary.add_words", summarize),
     ]
-    speeds = [(name, megabytes / cpu_seconds(work, repeat)) for name, work in cases]
+    seconds = best_cpu_seconds([work for _, work in cases], repeat)
+    speeds = [(name, megabytes / s) for (name, _), s in zip(cases, seconds, strict=True)]
     baseline = speeds[0][1]
     return [Result(name, speed, speed / baseline) for name, speed in speeds]
 
@@ -169,12 +175,16 @@ def short_results(reviews: Sequence[str], repeat: int) -> list[Result]:
             lambda t: counting.count(cleaning.clean(t, SEED_CLEAN), SEED_COUNT),
         ),
     ]
-    speeds = []
-    for name, work in per_text:
-        seconds = cpu_seconds(lambda work=work: [work(t) for t in reviews], repeat)  # type: ignore[misc]
-        speeds.append((name, megabytes / seconds))
+    works = [functools.partial(_each, work, reviews) for _, work in per_text]
+    seconds = best_cpu_seconds(works, repeat)
+    speeds = [(name, megabytes / s) for (name, _), s in zip(per_text, seconds, strict=True)]
     baseline = speeds[0][1]
     return [Result(name, speed, speed / baseline) for name, speed in speeds]
+
+
+def _each(work: Callable[[str], object], reviews: Sequence[str]) -> None:
+    for text in reviews:
+        work(text)
 
 
 def table(results: Sequence[Result], baseline: str) -> str:
@@ -197,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cleaning.clean("warm up")
     files = seed_files(args.files, 2024 + args.seed)
     size = sum(map(len, files)) / 1e6
-    print(f"CPU seconds of one process, best of {args.repeat}; MB of UTF-8 input")
+    print(f"CPU seconds of one process, best of {args.repeat} turns; MB of UTF-8 input")
     print(f"\nseed-shaped files: {args.files} JSON files, {size:.1f} MB, whole-file work")
     print(table(file_results(files, args.repeat), "original"))
     print(f"\nshort reviews: {args.mb:g} MB, one call per review, seed {args.seed}")
