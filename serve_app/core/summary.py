@@ -7,7 +7,7 @@ Feed `add_result` the untruncated counts in first-occurrence order (`counting.co
 """
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,25 @@ class Summary:
         get = counts.get
         for word, n in word_counts.items():
             counts[word] = get(word, 0) + n
+
+    def add_words(self, *, char_count: int, words: Sequence[str]) -> None:
+        """`add_result` from the record's words themselves (as `counting.tokenize` gives them):
+        Counter counts a sequence in C, where merging a mapping is a Python loop per word."""
+        self.records += 1
+        self.ok += 1
+        self.total_chars += char_count
+        self.total_words += len(words)
+        self.word_counts.update(words)
+
+    def add_results(
+        self, *, results: int, char_count: int, word_count: int, word_counts: Mapping[str, int]
+    ) -> None:
+        """Many results at once, their counts merged (in first-occurrence order)."""
+        self.records += results
+        self.ok += results
+        self.total_chars += char_count
+        self.total_words += word_count
+        self.word_counts.update(word_counts)
 
     def add_failure(self) -> None:
         self.records += 1
