@@ -39,7 +39,12 @@ class CleanOptions(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [{"urls": "mask", "emoji": "remove", "max_repeat": 3}]},
+        json_schema_extra={
+            "examples": [
+                {"urls": "mask", "emoji": "remove", "max_repeat": 3},
+                {"to_simplified": True, "pii": ["phone", "id_card", "email"]},
+            ]
+        },
     )
 
     preset: Literal["standard", "minimal"] = Field(
@@ -66,6 +71,17 @@ class CleanOptions(BaseModel):
     lowercase: bool = Field(False, description="Lower-case the cleaned text.")
     max_repeat: int | None = Field(
         None, ge=1, description="Squash a run of one character longer than N to N (null: off)."
+    )
+    to_simplified: bool = Field(
+        False, description="Traditional to Simplified Chinese (OpenCC t2s): 質量 counts as 质量."
+    )
+    pii: tuple[Literal["phone", "id_card", "email"], ...] = Field(
+        (),
+        strict=False,  # a JSON array, read by FastAPI as a list
+        description="Mask personal data: phone numbers (Chinese mobiles and landlines, "
+        'international "+" numbers) as [PHONE], Chinese resident ID numbers (checksum '
+        "verified) as [ID], e-mail addresses as [EMAIL]. Order numbers, prices and dates are "
+        "left alone.",
     )
 
     def to_core(self) -> cleaning.CleanOptions:
