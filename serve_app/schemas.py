@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from serve_app.core import cleaning, counting
+from serve_app.core.analysis import review
 
 
 def _no_lone_surrogates(text: str) -> str:
@@ -88,6 +89,9 @@ class CleanOptions(BaseModel):
         return cleaning.CleanOptions(**self.model_dump())
 
 
+UserWord = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class CountOptions(BaseModel):
     """How to split a text into words and count them."""
 
@@ -95,7 +99,10 @@ class CountOptions(BaseModel):
         extra="forbid",
         strict=True,
         json_schema_extra={
-            "examples": [{"tokenizer": "auto", "stopwords": ["en", "zh"], "top_k": 5}]
+            "examples": [
+                {"tokenizer": "auto", "stopwords": ["en", "zh"], "top_k": 5},
+                {"user_words": ["小米手机"], "extra_stopwords": ["东西"], "offsets": True},
+            ]
         },
     )
 
@@ -112,12 +119,62 @@ class CountOptions(BaseModel):
     top_k: int | None = Field(
         None, ge=1, description="Return only the K most frequent words (null: all)."
     )
+    user_words: tuple[UserWord, ...] = Field(
+        (),
+        strict=False,
+        max_length=1000,
+        description='Words to keep whole (brands, models: 小米手机, "iPhone 15"), on top of '
+        "the deployment's user_config words. Han words match anywhere; a word that starts or "
+        "ends with a Latin letter or digit only at a word boundary there.",
+    )
+    extra_stopwords: tuple[UserWord, ...] = Field(
+        (),
+        strict=False,
+        max_length=10_000,
+        description="More words to drop (case-folded when lowercase), on top of `stopwords` "
+        "and the deployment's user_config stop words.",
+    )
+    offsets: bool = Field(
+        False,
+        description="Also return `tokens`: each counted word with its start_offset and "
+        "end_offset (code points) in the text and its position, as Elasticsearch's _analyze. "
+        "Real-time endpoints only.",
+    )
 
     def to_core(self) -> counting.CountOptions:
         data = self.model_dump()
         if data["stopwords"] is not None:
             data["stopwords"] = tuple(data["stopwords"])
         return counting.CountOptions(**data)
+
+
+class AnalysisOptions(BaseModel):
+    """Review analytics added to each result (off by default: each costs CPU, see README)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"language": True, "sentiment": True}]},
+    )
+
+    language: bool = Field(
+        False,
+        description='Add "language": an ISO 639-1 code (py3langid), "mixed" for a review in '
+        "both Chinese and English, null for a text without letters.",
+    )
+    sentiment: bool = Field(
+        False,
+        description='Add "sentiment": {"label": positive|neutral|negative, "score": -1..1} '
+        "(Chinese: SnowNLP's model; English: VADER; mixed: both, weighed by share).",
+    )
+
+    def to_core(self) -> review.AnalysisOptions:
+        return review.AnalysisOptions(**self.model_dump())
+
+
+class Sentiment(BaseModel):
+    label: Literal["positive", "neutral", "negative"]
+    score: float = Field(ge=-1, le=1)
 
 
 _REVIEW = "物流很快，包装很好！<b>Great</b> value, would buy again 👍"
@@ -156,6 +213,13 @@ class CountRequest(BaseModel):
     options: CountOptions = Field(default_factory=lambda: CountOptions())
 
 
+class TokenOffset(BaseModel):
+    token: str
+    start_offset: int
+    end_offset: int
+    position: int
+
+
 class CountResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -175,6 +239,9 @@ class CountResponse(BaseModel):
         description="Word -> count, most frequent first, ties in order of first occurrence "
         "(whitespace tokenizer without top_k: first-occurrence order, as the seed script)."
     )
+    tokens: list[TokenOffset] | None = Field(
+        None, description='Only with "offsets": true: the counted words in text order.'
+    )
 
 
 class AnalyzeRequest(BaseModel):
@@ -183,6 +250,7 @@ class AnalyzeRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {"text": _REVIEW, "clean": {}, "count": {"stopwords": ["en", "zh"]}},
+                {"text": _REVIEW, "analysis": {"language": True, "sentiment": True}},
                 {
                     "text": "seed  compatible\ntext",
                     "clean": {"preset": "minimal"},
@@ -195,6 +263,7 @@ class AnalyzeRequest(BaseModel):
     text: Text
     clean: CleanOptions = Field(default_factory=lambda: CleanOptions())
     count: CountOptions = Field(default_factory=lambda: CountOptions())
+    analysis: AnalysisOptions = Field(default_factory=lambda: AnalysisOptions())
 
 
 class AnalyzeResponse(CleanResponse, CountResponse):
@@ -207,9 +276,16 @@ class AnalyzeResponse(CleanResponse, CountResponse):
                     "word_count": 5,
                     "unique_words": 5,
                     "word_counts": {"物流": 1, "很快": 1, "包装": 1, "很好": 1, "great": 1},
+                    "language": "mixed",
+                    "sentiment": {"label": "positive", "score": 0.8},
                 }
             ]
         }
+    )
+
+    language: str | None = Field(None, description='Only with "analysis": {"language": true}.')
+    sentiment: Sentiment | None = Field(
+        None, description='Only with "analysis": {"sentiment": true}.'
     )
 
 
@@ -220,6 +296,12 @@ class BatchOptions(BaseModel):
 
     clean: CleanOptions = Field(default_factory=lambda: CleanOptions())
     count: CountOptions = Field(default_factory=lambda: CountOptions())
+    analysis: AnalysisOptions = Field(default_factory=lambda: AnalysisOptions())
+
+
+class SentimentSummary(BaseModel):
+    labels: dict[str, int]
+    mean_score: float
 
 
 class BatchSummary(BaseModel):
@@ -230,6 +312,8 @@ class BatchSummary(BaseModel):
     total_words: int
     unique_words: int
     top_words: list[tuple[str, int]]
+    languages: dict[str, int] | None = Field(None, description="With analysis.language.")
+    sentiment: SentimentSummary | None = Field(None, description="With analysis.sentiment.")
 
 
 class Health(BaseModel):

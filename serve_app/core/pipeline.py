@@ -3,7 +3,8 @@
 Every bulk path calls this: `/v1/batch` chunks and job blocks alike, so a record gives the
 same result line whichever way it came. A result line is
 `{"index", "source", "id", "text", "char_count", "word_count", "unique_words", "word_counts"}`
-(only the `include`d result fields), an error line `{"index", "source", "error"[, "id"]}`.
+(only the `include`d result fields; plus "language" and "sentiment" when `analysis` asks),
+an error line `{"index", "source", "error"[, "id"]}`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from typing import Any, Final
 import orjson
 
 from serve_app.core import cleaning, counting
+from serve_app.core.analysis import review
 from serve_app.core.records import Record
 from serve_app.core.summary import Summary
 
 RESULT_FIELDS: Final = frozenset(
-    {"text", "char_count", "word_count", "unique_words", "word_counts"}
+    {"text", "char_count", "word_count", "unique_words", "word_counts", "language", "sentiment"}
 )
 
 
@@ -30,6 +32,7 @@ class BulkOptions:
     # Result fields per record: None for all, an empty set for none (then only the summary
     # and the error lines matter).
     include: frozenset[str] | None = None
+    analysis: review.AnalysisOptions = review.AnalysisOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,9 @@ def analyze_records(records: Sequence[Record], options: BulkOptions) -> Analysis
         text, (counts, full) = next(results)
         char_count = len(text)
         summary.add_result(char_count=char_count, word_count=counts.word_count, word_counts=full)
+        extra = review.analyze(text, options.analysis) if options.analysis.any else {}
+        if extra:
+            summary.add_analysis(extra)
         if not want_rows:
             continue
         row = {"index": record.index, "source": record.source, "id": record.id}
@@ -68,6 +74,7 @@ def analyze_records(records: Sequence[Record], options: BulkOptions) -> Analysis
             "word_count": counts.word_count,
             "unique_words": counts.unique_words,
             "word_counts": counts.word_counts,
+            **extra,
         }
         if include is not None:
             result = {k: v for k, v in result.items() if k in include}

@@ -20,6 +20,8 @@ stage scales on its own.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -28,7 +30,9 @@ import orjson
 from ray import serve
 
 from serve_app.core import cleaning, counting
+from serve_app.core.analysis import review
 from serve_app.core.summary import Summary
+from serve_app.core.userwords import Dictionary
 from serve_app.service.metrics import DeploymentMetrics
 
 T = TypeVar("T")
@@ -87,6 +91,27 @@ class TextCleaner:
             raise RuntimeError("cleaning core answers wrongly")
 
 
+@functools.lru_cache(maxsize=256)
+def _with_dictionary(
+    options: counting.CountOptions, dictionary: Dictionary
+) -> counting.CountOptions:
+    """The request's options plus the deployment's words (cached: one merge per distinct pair)."""
+    if not dictionary.user_words and not dictionary.extra_stopwords:
+        return options
+    return dataclasses.replace(
+        options,
+        user_words=dictionary.user_words + options.user_words,
+        extra_stopwords=dictionary.extra_stopwords + options.extra_stopwords,
+    )
+
+
+def _count_dict(text: str, options: counting.CountOptions) -> dict[str, Any]:
+    counts = _counts_dict(counting.count(text, options))
+    if options.offsets:
+        counts["tokens"] = counting.token_offsets(text, options)
+    return counts
+
+
 @serve.deployment
 class WordCounter:
     def __init__(self) -> None:
@@ -94,9 +119,33 @@ class WordCounter:
         counting.warm_up()
         self._metrics = DeploymentMetrics()
         self._node_id = _node_id()
+        self._dictionary = Dictionary()
+        self._analysis_ready = False
 
     def reconfigure(self, config: dict[str, Any]) -> None:
+        """serve_config.yaml's user_config: `user_words` and `extra_stopwords`, added to every
+        request's. `serve deploy` with a changed user_config calls this on every running replica
+        (no restart); a wrong config raises, and Serve reports the deploy as failed."""
+        self._dictionary = Dictionary.from_config(config)
         self._config = dict(config)
+
+    def dictionary(self) -> dict[str, list[str]]:
+        """The words this replica adds to every request (for operators and tests)."""
+        return {
+            "user_words": list(self._dictionary.user_words),
+            "extra_stopwords": list(self._dictionary.extra_stopwords),
+        }
+
+    def _options(self, options: counting.CountOptions) -> counting.CountOptions:
+        return _with_dictionary(options, self._dictionary)
+
+    def _analysis(self, options: review.AnalysisOptions | None) -> review.AnalysisOptions | None:
+        if options is None or not options.any:
+            return None
+        if not self._analysis_ready:  # the models load on the first request that asks (~1 s)
+            review.warm_up()
+            self._analysis_ready = True
+        return options
 
     async def count(
         self, texts: list[str], options: counting.CountOptions | Sequence[counting.CountOptions]
@@ -104,7 +153,7 @@ class WordCounter:
         per_text = _per_text(options, len(texts))
         with self._metrics.timed(len(texts), sum(map(len, texts))):
             return [
-                _counts_dict(counting.count(text, opts))
+                _count_dict(text, self._options(opts))
                 for text, opts in zip(texts, per_text, strict=True)
             ]
 
@@ -113,15 +162,26 @@ class WordCounter:
         texts: list[str],
         clean_options: cleaning.CleanOptions | Sequence[cleaning.CleanOptions],
         count_options: counting.CountOptions | Sequence[counting.CountOptions],
+        analysis_options: review.AnalysisOptions
+        | Sequence[review.AnalysisOptions | None]
+        | None = None,
     ) -> list[dict[str, Any]]:
         """Clean, then count, a batch of real-time texts: the full analysis, text included."""
         per_text = _per_text(count_options, len(texts))
+        per_text_analysis = _per_text(analysis_options, len(texts))
         with self._metrics.timed(len(texts), sum(map(len, texts))):
             cleaned = _clean_all(texts, clean_options)
-            return [
-                {"text": text, "char_count": len(text), **_counts_dict(counting.count(text, opts))}
-                for text, opts in zip(cleaned, per_text, strict=True)
-            ]
+            results = []
+            for text, opts, analysis in zip(cleaned, per_text, per_text_analysis, strict=True):
+                result = {
+                    "text": text,
+                    "char_count": len(text),
+                    **_count_dict(text, self._options(opts)),
+                }
+                if (wanted := self._analysis(analysis)) is not None:
+                    result.update(review.analyze(text, wanted))
+                results.append(result)
+            return results
 
     def analyze_chunk(
         self,
@@ -129,22 +189,27 @@ class WordCounter:
         options: counting.CountOptions,
         *,
         include: frozenset[str] | None,
+        analysis: review.AnalysisOptions | None = None,
     ) -> tuple[list[bytes] | None, dict[str, Any], str]:
         """Analyze one bulk chunk: per-record results as JSON objects (only the `include`d
         fields; None for none) and the chunk's partial summary, reduced from the full
         (untruncated) counts."""
         summary = Summary()
         results: list[bytes] | None = [] if include is None or include else None
+        wanted = self._analysis(analysis)
         with self._metrics.timed(len(cleaned), sum(map(len, cleaned))):
             for text, (counts, full) in zip(
-                cleaned, counting.count_with_full(cleaned, options), strict=True
+                cleaned, counting.count_with_full(cleaned, self._options(options)), strict=True
             ):
                 char_count = len(text)
                 summary.add_result(
                     char_count=char_count, word_count=counts.word_count, word_counts=full
                 )
+                extra = review.analyze(text, wanted) if wanted is not None else {}
+                if extra:
+                    summary.add_analysis(extra)
                 if results is not None:
-                    row = {"text": text, "char_count": char_count, **_counts_dict(counts)}
+                    row = {"text": text, "char_count": char_count, **_counts_dict(counts), **extra}
                     if include is not None:
                         row = {k: v for k, v in row.items() if k in include}
                     results.append(orjson.dumps(row))

@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from serve_app import __version__
 from serve_app.core import cleaning, counting, records
+from serve_app.core.analysis import review
 from serve_app.core.summary import Summary
 from serve_app.schemas import (
     AnalyzeRequest,
@@ -44,7 +45,9 @@ from serve_app.service.metrics import IngressMetrics
 from serve_app.service.microbatch import GroupCommitter
 from serve_app.settings import Settings
 
-RESULT_FIELDS = frozenset({"text", "char_count", "word_count", "unique_words", "word_counts"})
+RESULT_FIELDS = frozenset(
+    {"text", "char_count", "word_count", "unique_words", "word_counts", "language", "sentiment"}
+)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Body larger than the configured limit."},
     415: {"model": ErrorBody, "description": "The body is not sent as application/json."},
@@ -221,13 +224,18 @@ class Ingress:
         )
 
     async def _analyze_many(
-        self, items: list[tuple[str, cleaning.CleanOptions, counting.CountOptions]]
+        self,
+        items: list[
+            tuple[str, cleaning.CleanOptions, counting.CountOptions, review.AnalysisOptions | None]
+        ],
     ) -> list[dict[str, Any]]:
-        texts, clean_options, count_options = zip(*items, strict=True)
+        texts, clean_options, count_options, analysis = zip(*items, strict=True)
+        # Without analytics, the call is what it was: replicas of an older version still answer.
+        extra = (list(analysis),) if any(a is not None for a in analysis) else ()
         # One hop, not TextCleaner then WordCounter: see serve_app.service.deployments.
         return await _call_downstream(  # type: ignore[no-any-return]
             lambda: self._counter.analyze.remote(
-                list(texts), list(clean_options), list(count_options)
+                list(texts), list(clean_options), list(count_options), *extra
             ),
             timeout_s=self._settings.request_budget_s,
         )
@@ -256,7 +264,13 @@ class Ingress:
 
     @api.post("/v1/analyze", response_model=AnalyzeResponse, responses=_ERRORS)
     async def analyze(self, body: AnalyzeRequest) -> Response:
-        item = (body.text, body.clean.to_core(), body.count.to_core())
+        analysis = body.analysis.to_core()
+        item = (
+            body.text,
+            body.clean.to_core(),
+            body.count.to_core(),
+            analysis if analysis.any else None,
+        )
         return _json(await self._within_budget(self._analyze_batch.submit(item)))
 
     @api.get("/healthz", response_model=Health, responses={503: {"model": ErrorBody}})
@@ -345,6 +359,9 @@ class Ingress:
 
         clean_options = batch_options.clean.to_core()
         count_options = batch_options.count.to_core()
+        analysis = batch_options.analysis.to_core()
+        # Only when asked: a replica of an older version takes no such argument.
+        analysis_kw = {"analysis": analysis} if analysis.any else {}
 
         async def submit(texts: list[str]) -> ChunkResult:
             # Awaited, not chained: a chained response whose replica died makes Serve's router
@@ -352,7 +369,7 @@ class Ingress:
             # reaches our retry at once. Under gRPC the text passes through here either way.
             cleaned = await self._cleaner.clean_chunk.remote(texts, clean_options)
             rows, state, node_id = await self._counter.analyze_chunk.remote(
-                cleaned, count_options, include=fields
+                cleaned, count_options, include=fields, **analysis_kw
             )
             return ChunkResult(rows=rows, summary=Summary.from_state(state), node_id=node_id)
 
