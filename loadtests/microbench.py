@@ -54,6 +54,29 @@ def measure(texts: list[str], work: Callable[[str], object], repeat: int) -> flo
     return megabytes / best
 
 
+def analytics_cases() -> list[tuple[str, Callable[[str], object]]]:
+    """The review-analytics options (issue #18), each on top of the standard clean or the auto
+    count, so its cost per MB is the difference from that row."""
+    from serve_app.core.analysis import language, review, sentiment
+
+    review.warm_up()
+    simplified = cleaning.CleanOptions(to_simplified=True)
+    pii = cleaning.CleanOptions(pii=("phone", "id_card", "email"))
+    user_words = counting.CountOptions(
+        user_words=("小米手机", "性价比", "iPhone 15", "物流很快", "五星好评"),
+        extra_stopwords=("东西", "the"),
+    )
+    offsets = counting.CountOptions(offsets=True)
+    return [
+        ("clean, + to_simplified", lambda t: cleaning.clean(t, simplified)),
+        ("clean, + pii (all three)", lambda t: cleaning.clean(t, pii)),
+        ("count, auto + user words/stopwords", lambda t: counting.count(t, user_words)),
+        ("count, auto + token offsets", lambda t: counting.token_offsets(t, offsets)),
+        ("language", language.detect),
+        ("sentiment", sentiment.analyze),
+    ]
+
+
 def run(megabytes: float, seed: int, repeat: int) -> list[Result]:
     texts = corpus(megabytes, seed)
     counting.warm_up()
@@ -73,6 +96,7 @@ def run(megabytes: float, seed: int, repeat: int) -> list[Result]:
                 counting.CountOptions(tokenizer="whitespace", lowercase=False),
             ),
         ),
+        *analytics_cases(),
     ]
     speeds = [(name, measure(texts, work, repeat)) for name, work in cases]
     baseline = speeds[0][1]

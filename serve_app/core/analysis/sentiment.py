@@ -44,6 +44,7 @@ class Sentiment:
 @dataclass(frozen=True, slots=True)
 class _Bayes:
     stop: frozenset[str]
+    vocabulary: frozenset[str]
     # per class: log prior, log P(word) for the words seen, log P(unseen word)
     classes: tuple[tuple[str, float, dict[str, float], float], ...]
 
@@ -73,7 +74,8 @@ def _snownlp() -> _Bayes:
                 math.log(prob["none"] / denominator),
             )
         )
-    return _Bayes(stop, tuple(classes))
+    vocabulary = frozenset().union(*(logs for _, _, logs, _ in classes))
+    return _Bayes(stop, vocabulary, tuple(classes))
 
 
 @cache
@@ -87,13 +89,20 @@ def _chinese_score(text: str) -> float:
     import rjieba
 
     model = _snownlp()
-    # English words are VADER's part of a mixed review: unseen by this model, each would only
-    # tilt the score towards the class with fewer training words.
-    words = [
-        w
-        for w in rjieba.cut(text)
-        if w.strip() and w not in model.stop and not (w.isascii() and w.isalpha())
-    ]
+    # The model was trained on SnowNLP's own words, which are often shorter than jieba's: a
+    # word it never saw is scored by its characters that it did see (measured on the waimai
+    # sample in the README: 74.0% -> 79.8% binary accuracy). Words it knows nothing of are left out: each would
+    # only tilt the score towards the class with fewer training words. That includes the
+    # English words of a mixed review, which are VADER's part.
+    words: list[str] = []
+    for word in rjieba.cut(text):
+        if word.isascii() and word.isalpha():
+            continue
+        if word in model.vocabulary:
+            if word not in model.stop:
+                words.append(word)
+        elif len(word) > 1:
+            words += [c for c in word if c in model.vocabulary and c not in model.stop]
     scores = {
         name: prior + sum(logs.get(w, unseen) for w in words)
         for name, prior, logs, unseen in model.classes
