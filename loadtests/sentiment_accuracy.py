@@ -28,10 +28,8 @@ def load(path: Path, fmt: str) -> list[tuple[str, int]]:
             rows = csv.reader(handle)
             next(rows)
             return [(text, int(label)) for label, text in rows]
-        return [
-            (text, int(label))
-            for text, label in (line.rstrip("\n").rsplit("\t", 1) for line in handle if line.strip())
-        ]
+        pairs = (line.rstrip("\n").rsplit("\t", 1) for line in handle if line.strip())
+        return [(text, int(label)) for text, label in pairs]
 
 
 def score(labeled: list[tuple[str, int]], scorer: Callable[[str], tuple[str, float]]) -> str:

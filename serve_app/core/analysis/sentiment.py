@@ -90,9 +90,9 @@ def _chinese_score(text: str) -> float:
 
     model = _snownlp()
     # The model was trained on SnowNLP's own words, which are often shorter than jieba's: a
-    # word it never saw is scored by its characters that it did see (measured on the waimai
-    # sample in the README: 74.0% -> 79.8% binary accuracy). Words it knows nothing of are left out: each would
-    # only tilt the score towards the class with fewer training words. That includes the
+    # word it never saw is scored by its characters that it did see (the waimai sample in the
+    # README: binary accuracy 74.0% -> 79.8%). Words it knows nothing of are left out: each
+    # would only tilt the score towards the class with fewer training words. So are the
     # English words of a mixed review, which are VADER's part.
     words: list[str] = []
     for word in rjieba.cut(text):
