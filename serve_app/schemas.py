@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from serve_app.core import cleaning, counting
-from serve_app.core.analysis import review
+from serve_app.core.analysis import dedup, review
 
 
 def _no_lone_surrogates(text: str) -> str:
@@ -172,6 +172,36 @@ class AnalysisOptions(BaseModel):
         return review.AnalysisOptions(**self.model_dump())
 
 
+class DedupOptions(BaseModel):
+    """Bulk only: duplicates and default reviews, flagged per record and counted."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"duplicates": True, "boilerplate": True, "exclude_from_counts": True}]
+        },
+    )
+
+    duplicates: bool = Field(
+        False,
+        description='Add "duplicate_of": the index of the earlier record whose cleaned text '
+        "this one repeats, exactly or nearly (MinHash of character 3-grams, estimated Jaccard "
+        ">= threshold). The summary counts them.",
+    )
+    boilerplate: bool = Field(
+        False,
+        description='Add "boilerplate": true to default reviews (此用户未填写评价内容, 默认好评, '
+        '"This user didn\'t fill in a review", ...). The summary counts them.',
+    )
+    threshold: float = Field(0.8, gt=0, le=1, description="Near-duplicate Jaccard threshold.")
+    exclude_from_counts: bool = Field(
+        False, description="Leave flagged records out of total_words and top_words."
+    )
+
+    def to_core(self) -> dedup.DedupOptions:
+        return dedup.DedupOptions(**self.model_dump())
+
+
 class Sentiment(BaseModel):
     label: Literal["positive", "neutral", "negative"]
     score: float = Field(ge=-1, le=1)
@@ -297,6 +327,7 @@ class BatchOptions(BaseModel):
     clean: CleanOptions = Field(default_factory=lambda: CleanOptions())
     count: CountOptions = Field(default_factory=lambda: CountOptions())
     analysis: AnalysisOptions = Field(default_factory=lambda: AnalysisOptions())
+    dedup: DedupOptions = Field(default_factory=lambda: DedupOptions())
 
 
 class SentimentSummary(BaseModel):
@@ -314,6 +345,8 @@ class BatchSummary(BaseModel):
     top_words: list[tuple[str, int]]
     languages: dict[str, int] | None = Field(None, description="With analysis.language.")
     sentiment: SentimentSummary | None = Field(None, description="With analysis.sentiment.")
+    duplicates: int | None = Field(None, description="With dedup.duplicates.")
+    boilerplate: int | None = Field(None, description="With dedup.boilerplate.")
 
 
 class Health(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any, Final
 import orjson
 
 from serve_app.core import cleaning, counting
-from serve_app.core.analysis import review
+from serve_app.core.analysis import boilerplate, dedup, review
 from serve_app.core.records import Record
 from serve_app.core.summary import Summary
 
@@ -33,6 +33,7 @@ class BulkOptions:
     # and the error lines matter).
     include: frozenset[str] | None = None
     analysis: review.AnalysisOptions = review.AnalysisOptions()
+    dedup: dedup.DedupOptions = dedup.DedupOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +42,23 @@ class Analysis:
     summary: Summary
 
 
-def analyze_records(records: Sequence[Record], options: BulkOptions) -> Analysis:
-    """Clean and count every good record; an error row for every bad one."""
+def analyze_records(
+    records: Sequence[Record],
+    options: BulkOptions,
+    *,
+    duplicates: dedup.DuplicateIndex | None = None,
+) -> Analysis:
+    """Clean and count every good record; an error row for every bad one.
+
+    With `options.dedup.duplicates`, a record is a duplicate of an earlier one in `records`, or
+    in `duplicates` when given: pass one index to calls made in input order to find duplicates
+    across them (a job's blocks), else each call finds those within its own records.
+    """
     summary = Summary()
+    flags = options.dedup
+    index = duplicates
+    if index is None and flags.duplicates:
+        index = dedup.DuplicateIndex(threshold=flags.threshold)
     include = options.include
     want_rows = include is None or bool(include)
     good = [r for r in records if r.error is None and r.text is not None]
@@ -61,7 +76,23 @@ def analyze_records(records: Sequence[Record], options: BulkOptions) -> Analysis
             continue
         text, (counts, full) = next(results)
         char_count = len(text)
-        summary.add_result(char_count=char_count, word_count=counts.word_count, word_counts=full)
+        marks: dict[str, Any] = {}
+        if flags.boilerplate:
+            default_review = boilerplate.is_boilerplate(text)
+            summary.add_flags(boilerplate=default_review)
+            if default_review:
+                marks["boilerplate"] = True
+        if index is not None and flags.duplicates:
+            first = index.check(record.index, dedup.signature(text))
+            summary.add_flags(duplicate=first is not None)
+            if first is not None:
+                marks["duplicate_of"] = first
+        if marks and flags.exclude_from_counts:
+            summary.add_result(char_count=char_count, word_count=0, word_counts={})
+        else:
+            summary.add_result(
+                char_count=char_count, word_count=counts.word_count, word_counts=full
+            )
         extra = review.analyze(text, options.analysis) if options.analysis.any else {}
         if extra:
             summary.add_analysis(extra)
@@ -79,6 +110,7 @@ def analyze_records(records: Sequence[Record], options: BulkOptions) -> Analysis
         if include is not None:
             result = {k: v for k, v in result.items() if k in include}
         row.update(result)
+        row.update(marks)
         rows.append(row)
     return Analysis(rows, summary)
 

@@ -30,6 +30,9 @@ class Summary:
     languages: Counter[str] = field(default_factory=Counter)
     sentiment_labels: Counter[str] = field(default_factory=Counter)
     sentiment_score_sum: float = 0.0
+    # None: not looked for (and not in to_dict); a count once a batch asks.
+    duplicates: int | None = None
+    boilerplate: int | None = None
 
     def add_result(
         self, *, char_count: int, word_count: int, word_counts: Mapping[str, int]
@@ -52,6 +55,24 @@ class Summary:
             self.sentiment_labels[fields["sentiment"]["label"]] += 1
             self.sentiment_score_sum += fields["sentiment"]["score"]
 
+    def add_flags(self, *, duplicate: bool | None = None, boilerplate: bool | None = None) -> None:
+        """A record looked at for duplicates and/or boilerplate (None: not looked for)."""
+        if duplicate is not None:
+            self.duplicates = (self.duplicates or 0) + duplicate
+        if boilerplate is not None:
+            self.boilerplate = (self.boilerplate or 0) + boilerplate
+
+    def remove_words(self, *, word_count: int, word_counts: Mapping[str, int]) -> None:
+        """Take back one result's words (a duplicate left out of the counts once it is known)."""
+        self.total_words -= word_count
+        counts = self.word_counts
+        for word, n in word_counts.items():
+            left = counts[word] - n
+            if left > 0:
+                counts[word] = left
+            else:
+                del counts[word]
+
     def add_failure(self) -> None:
         self.records += 1
         self.failed += 1
@@ -66,6 +87,10 @@ class Summary:
         self.languages.update(other.languages)
         self.sentiment_labels.update(other.sentiment_labels)
         self.sentiment_score_sum += other.sentiment_score_sum
+        if other.duplicates is not None:
+            self.duplicates = (self.duplicates or 0) + other.duplicates
+        if other.boilerplate is not None:
+            self.boilerplate = (self.boilerplate or 0) + other.boilerplate
         return self
 
     @property
@@ -97,6 +122,10 @@ class Summary:
                 },
                 "mean_score": round(self.sentiment_score_sum / analyzed, 4),
             }
+        if self.duplicates is not None:
+            summary["duplicates"] = self.duplicates
+        if self.boilerplate is not None:
+            summary["boilerplate"] = self.boilerplate
         return summary
 
     def to_state(self) -> dict[str, Any]:
@@ -108,6 +137,9 @@ class Summary:
         if self.sentiment_labels:
             state["sentiment_labels"] = dict(self.sentiment_labels)
             state["sentiment_score_sum"] = self.sentiment_score_sum
+        for name in ("duplicates", "boilerplate"):
+            if getattr(self, name) is not None:
+                state[name] = getattr(self, name)
         return state
 
     @classmethod
@@ -118,4 +150,6 @@ class Summary:
             languages=Counter(state.get("languages", {})),
             sentiment_labels=Counter(state.get("sentiment_labels", {})),
             sentiment_score_sum=float(state.get("sentiment_score_sum", 0.0)),
+            duplicates=state.get("duplicates"),
+            boilerplate=state.get("boilerplate"),
         )

@@ -8,6 +8,7 @@ retry logic testable with plain fakes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from serve_app.core.analysis.dedup import DuplicateIndex, Signature, splice_duplicate
 from serve_app.core.records import Record, RecordParser
 from serve_app.core.summary import Summary
 
@@ -26,6 +28,10 @@ class ChunkResult:
     rows: list[bytes] | None
     summary: Summary
     node_id: str = ""
+    # With duplicate detection: per text, its signature and (to leave duplicates out of the
+    # counts) its words; the writer checks them in input order against one index.
+    signatures: list[Signature] | None = None
+    words: list[tuple[int, dict[str, int]] | None] | None = None
 
 
 Submit = Callable[[list[str]], Awaitable[ChunkResult]]
@@ -63,6 +69,7 @@ async def stream_batch(
     top_words: int = 10,
     summary_only: bool = False,
     on_chunk: Callable[[ChunkResult, int], None] | None = None,
+    duplicates: DuplicateIndex | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield one NDJSON line per input record, in input order, then the summary line.
 
@@ -84,6 +91,8 @@ async def stream_batch(
                 nodes[result.node_id] += 1
                 if on_chunk is not None:
                     on_chunk(result, len(chunk.records))
+            if result is not None and duplicates is not None:
+                result = _mark_duplicates(chunk.records, result, duplicates)
             lines = _render(chunk.records, result, total, summary_only=summary_only)
             slots.release()
             if lines:
@@ -167,6 +176,25 @@ async def _read(
         raise
     except Exception as exc:
         await ready.put(exc)
+
+
+def _mark_duplicates(
+    records: Iterable[Record], result: ChunkResult, index: DuplicateIndex
+) -> ChunkResult:
+    if result.signatures is None:
+        return result
+    good = [r for r in records if r.error is None and r.text is not None]
+    rows = list(result.rows) if result.rows is not None else None
+    for k, (record, sig) in enumerate(zip(good, result.signatures, strict=True)):
+        first = index.check(record.index, sig)
+        result.summary.add_flags(duplicate=first is not None)
+        if first is None:
+            continue
+        if rows is not None:
+            rows[k] = splice_duplicate(rows[k], first)
+        if result.words is not None and (words := result.words[k]) is not None:
+            result.summary.remove_words(word_count=words[0], word_counts=words[1])
+    return dataclasses.replace(result, rows=rows)
 
 
 def _render(

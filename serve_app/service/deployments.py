@@ -30,7 +30,7 @@ import orjson
 from ray import serve
 
 from serve_app.core import cleaning, counting
-from serve_app.core.analysis import review
+from serve_app.core.analysis import boilerplate, dedup, review
 from serve_app.core.summary import Summary
 from serve_app.core.userwords import Dictionary
 from serve_app.service.metrics import DeploymentMetrics
@@ -190,21 +190,44 @@ class WordCounter:
         *,
         include: frozenset[str] | None,
         analysis: review.AnalysisOptions | None = None,
-    ) -> tuple[list[bytes] | None, dict[str, Any], str]:
+        flags: dedup.DedupOptions | None = None,
+    ) -> tuple[Any, ...]:
         """Analyze one bulk chunk: per-record results as JSON objects (only the `include`d
         fields; None for none) and the chunk's partial summary, reduced from the full
-        (untruncated) counts."""
+        (untruncated) counts.
+
+        With `flags`, boilerplate is flagged (and left out of the counts) here; duplicates need
+        the whole upload, so a fourth element carries each text's signature (and, to leave
+        duplicates out of the counts, its words) to the ingress, which sees records in order."""
         summary = Summary()
         results: list[bytes] | None = [] if include is None or include else None
         wanted = self._analysis(analysis)
+        flags = flags if flags is not None and flags.any else None
+        signatures: list[tuple[bytes, bytes | None]] = []
+        record_words: list[tuple[int, dict[str, int]] | None] = []
         with self._metrics.timed(len(cleaned), sum(map(len, cleaned))):
             for text, (counts, full) in zip(
                 cleaned, counting.count_with_full(cleaned, self._options(options)), strict=True
             ):
                 char_count = len(text)
-                summary.add_result(
-                    char_count=char_count, word_count=counts.word_count, word_counts=full
-                )
+                default_review = False
+                if flags is not None and flags.boilerplate:
+                    default_review = boilerplate.is_boilerplate(text)
+                    summary.add_flags(boilerplate=default_review)
+                if default_review and flags is not None and flags.exclude_from_counts:
+                    summary.add_result(char_count=char_count, word_count=0, word_counts={})
+                else:
+                    summary.add_result(
+                        char_count=char_count, word_count=counts.word_count, word_counts=full
+                    )
+                if flags is not None and flags.duplicates:
+                    sig = dedup.signature(text)
+                    signatures.append((sig.exact, sig.minhash))
+                    if flags.exclude_from_counts:
+                        # already left out when boilerplate: the ingress must not do it twice
+                        record_words.append(
+                            None if default_review else (counts.word_count, dict(full))
+                        )
                 extra = review.analyze(text, wanted) if wanted is not None else {}
                 if extra:
                     summary.add_analysis(extra)
@@ -212,7 +235,12 @@ class WordCounter:
                     row = {"text": text, "char_count": char_count, **_counts_dict(counts), **extra}
                     if include is not None:
                         row = {k: v for k, v in row.items() if k in include}
+                    if default_review:
+                        row["boilerplate"] = True
                     results.append(orjson.dumps(row))
+        if flags is not None and flags.duplicates:
+            marks = {"signatures": signatures, "words": record_words or None}
+            return results, summary.to_state(), self._node_id, marks
         return results, summary.to_state(), self._node_id
 
     def check_health(self) -> None:

@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from serve_app import __version__
 from serve_app.core import cleaning, counting, records
 from serve_app.core.analysis import review
+from serve_app.core.analysis.dedup import DuplicateIndex, Signature
 from serve_app.core.summary import Summary
 from serve_app.schemas import (
     AnalyzeRequest,
@@ -360,18 +361,35 @@ class Ingress:
         clean_options = batch_options.clean.to_core()
         count_options = batch_options.count.to_core()
         analysis = batch_options.analysis.to_core()
+        flags = batch_options.dedup.to_core()
         # Only when asked: a replica of an older version takes no such argument.
-        analysis_kw = {"analysis": analysis} if analysis.any else {}
+        analysis_kw: dict[str, Any] = {"analysis": analysis} if analysis.any else {}
+        if flags.any:
+            analysis_kw["flags"] = flags
+        # One index per upload, here where the records meet in order (chunks go to any replica).
+        duplicates = DuplicateIndex(threshold=flags.threshold) if flags.duplicates else None
 
         async def submit(texts: list[str]) -> ChunkResult:
             # Awaited, not chained: a chained response whose replica died makes Serve's router
             # retry ActorUnavailableError forever while resolving it; awaited, the error
             # reaches our retry at once. Under gRPC the text passes through here either way.
             cleaned = await self._cleaner.clean_chunk.remote(texts, clean_options)
-            rows, state, node_id = await self._counter.analyze_chunk.remote(
+            rows, state, node_id, *marks = await self._counter.analyze_chunk.remote(
                 cleaned, count_options, include=fields, **analysis_kw
             )
-            return ChunkResult(rows=rows, summary=Summary.from_state(state), node_id=node_id)
+            signatures = words = None
+            if marks:
+                signatures = [
+                    Signature(exact, minhash) for exact, minhash in marks[0]["signatures"]
+                ]
+                words = marks[0]["words"]
+            return ChunkResult(
+                rows=rows,
+                summary=Summary.from_state(state),
+                node_id=node_id,
+                signatures=signatures,
+                words=words,
+            )
 
         def on_chunk(result: ChunkResult, n_records: int) -> None:
             self._metrics.chunk_records.observe(n_records)
@@ -396,6 +414,7 @@ class Ingress:
             top_words=top_words,
             summary_only=fields == frozenset(),
             on_chunk=on_chunk,
+            duplicates=duplicates,
         )
         # Run the pipeline up to its first line before answering, so an upload that is unusable
         # from the start (no text column, bad gzip, too large) gets a 4xx, not a broken stream.

@@ -69,3 +69,22 @@ def test_batch_rows_and_summary_carry_the_analytics(client: httpx.Client) -> Non
     summary = lines[-1]["summary"]
     assert summary["languages"] == {"zh": 2, "en": 1}
     assert summary["sentiment"]["labels"] == {"positive": 2, "neutral": 0, "negative": 1}
+
+
+def test_batch_flags_duplicates_and_boilerplate(client: httpx.Client) -> None:
+    texts = ["物流很快 good value", "此用户未填写评价内容", "物流很快，GOOD value!", "质量一般"]
+    body = b"".join(orjson.dumps({"text": t}) + b"\n" for t in texts)
+    options = {"dedup": {"duplicates": True, "boilerplate": True, "exclude_from_counts": True}}
+    response = client.post(
+        "/v1/batch",
+        content=body,
+        headers={"content-type": "application/x-ndjson"},
+        params={"options": json.dumps(options), "include": "char_count"},
+    )
+    assert response.status_code == 200, response.text
+    lines = [orjson.loads(line) for line in response.text.splitlines()]
+    assert [line.get("duplicate_of") for line in lines[:4]] == [None, None, 0, None]
+    assert [line.get("boilerplate", False) for line in lines[:4]] == [False, True, False, False]
+    summary = lines[-1]["summary"]
+    assert summary["duplicates"] == 1 and summary["boilerplate"] == 1
+    assert dict(summary["top_words"])["物流"] == 1  # the copy is left out of the counts

@@ -16,11 +16,12 @@ Measured accuracy: README, "Review analytics".
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import marshal
 import math
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 from serve_app.core.analysis.language import script_shares
@@ -49,11 +50,20 @@ class _Bayes:
     classes: tuple[tuple[str, float, dict[str, float], float], ...]
 
 
+def _package_dir(name: str) -> Path:
+    # resources.files() would import the package, and importing snownlp is what costs the
+    # seconds and the ~400 MB: find its files without running it.
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"{name} is not installed (pip install {name})")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 @cache
 def _snownlp() -> _Bayes:
     # Read SnowNLP's data files directly: importing snownlp loads its own segmenter and tagger
     # models first (~3 s, ~100 MB), which nothing here uses.
-    package = resources.files("snownlp")
+    package = _package_dir("snownlp")
     raw = marshal.loads(
         gzip.decompress((package / "sentiment" / "sentiment.marshal.3").read_bytes())
     )
