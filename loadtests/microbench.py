@@ -57,7 +57,7 @@ def measure(texts: list[str], work: Callable[[str], object], repeat: int) -> flo
 def analytics_cases() -> list[tuple[str, Callable[[str], object]]]:
     """The review-analytics options (issue #18), each on top of the standard clean or the auto
     count, so its cost per MB is the difference from that row."""
-    from serve_app.core.analysis import language, review, sentiment
+    from serve_app.core.analysis import boilerplate, dedup, language, review, sentiment
 
     review.warm_up()
     simplified = cleaning.CleanOptions(to_simplified=True)
@@ -74,7 +74,18 @@ def analytics_cases() -> list[tuple[str, Callable[[str], object]]]:
         ("count, auto + token offsets", lambda t: counting.token_offsets(t, offsets)),
         ("language", language.detect),
         ("sentiment", sentiment.analyze),
+        ("boilerplate check", boilerplate.is_boilerplate),
+        ("duplicate signature (replica side)", dedup.signature),
+        ("duplicate signature + index check", _indexed()),
     ]
+
+
+def _indexed() -> Callable[[str], object]:
+    from serve_app.core.analysis import dedup
+
+    index = dedup.DuplicateIndex()
+    position = iter(range(1 << 62))
+    return lambda text: index.check(next(position), dedup.signature(text))
 
 
 def run(megabytes: float, seed: int, repeat: int) -> list[Result]:

@@ -89,7 +89,7 @@ class CleanOptions(BaseModel):
         return cleaning.CleanOptions(**self.model_dump())
 
 
-UserWord = Annotated[str, Field(min_length=1, max_length=64)]
+UserWord = Annotated[str, AfterValidator(_no_lone_surrogates), Field(min_length=1, max_length=64)]
 
 
 class CountOptions(BaseModel):
