@@ -125,7 +125,7 @@ class WordCounter:
     def reconfigure(self, config: dict[str, Any]) -> None:
         """serve_config.yaml's user_config: `user_words` and `extra_stopwords`, added to every
         request's. `serve deploy` with a changed user_config calls this on every running replica
-        (no restart); a wrong config raises, and Serve reports the deploy as failed."""
+        (no restart); a wrong config raises here, with a message naming what is wrong."""
         self._dictionary = Dictionary.from_config(config)
         self._config = dict(config)
 

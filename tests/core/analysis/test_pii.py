@@ -62,6 +62,11 @@ def test_no_false_positives_on_order_numbers_prices_and_dates(text: str) -> None
     assert ALL(text) == text
 
 
+def test_an_order_label_covers_only_the_number_right_after_it() -> None:
+    text = "订单号：13812345678，电话13912345678"
+    assert ALL(text) == "订单号：13812345678，电话[PHONE]"
+
+
 def test_only_the_kinds_asked_for_are_masked() -> None:
     text = f"13812345678 {VALID_ID} a@b.co"
     assert masker(["phone"])(text) == f"[PHONE] {VALID_ID} a@b.co"
