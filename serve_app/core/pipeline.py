@@ -34,12 +34,19 @@ class BulkOptions:
     include: frozenset[str] | None = None
     analysis: review.AnalysisOptions = review.AnalysisOptions()
     dedup: dedup.DedupOptions = dedup.DedupOptions()
+    # Duplicates across chunks that run apart (/v1/batch): leave them to the caller, which
+    # checks `Analysis.signatures` in input order against one index.
+    defer_duplicates: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
     rows: list[dict[str, Any]]  # one per record, in order; empty when nothing is included
     summary: Summary
+    # With defer_duplicates: per record, its signature (None for an error record) and, when
+    # flagged records are left out of the counts, its words (None: already left out).
+    signatures: list[dedup.SignatureState] | None = None
+    words: list[dedup.Words] | None = None
 
 
 def analyze_records(
@@ -57,7 +64,10 @@ def analyze_records(
     summary = Summary()
     flags = options.dedup
     index = duplicates
-    if index is None and flags.duplicates:
+    deferred = flags.duplicates and options.defer_duplicates
+    signatures: list[dedup.SignatureState] | None = [] if deferred else None
+    words: list[dedup.Words] | None = [] if deferred and flags.exclude_from_counts else None
+    if index is None and flags.duplicates and not deferred:
         index = dedup.DuplicateIndex(threshold=flags.threshold)
     include = options.include
     want_rows = include is None or bool(include)
@@ -73,6 +83,10 @@ def analyze_records(
             if record.id is not None:
                 row["id"] = record.id
             rows.append(row)
+            if signatures is not None:
+                signatures.append(None)
+            if words is not None:
+                words.append(None)
             continue
         text, (counts, full) = next(results)
         char_count = len(text)
@@ -87,6 +101,11 @@ def analyze_records(
             summary.add_flags(duplicate=first is not None)
             if first is not None:
                 marks["duplicate_of"] = first
+        if signatures is not None:
+            sig = dedup.signature(text)
+            signatures.append((sig.exact, sig.minhash))
+        if words is not None:
+            words.append(None if marks else (counts.word_count, dict(full)))
         if marks and flags.exclude_from_counts:
             summary.add_result(char_count=char_count, word_count=0, word_counts={})
         else:
@@ -112,7 +131,7 @@ def analyze_records(
         row.update(result)
         row.update(marks)
         rows.append(row)
-    return Analysis(rows, summary)
+    return Analysis(rows, summary, signatures, words)
 
 
 def to_ndjson(rows: Sequence[dict[str, Any]]) -> bytes:

@@ -18,13 +18,23 @@ checked against what it holds but not added (`full`, said in the summary).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 import regex
 
-__all__ = ["DedupOptions", "DuplicateIndex", "Signature", "signature", "splice_duplicate"]
+from serve_app.core.summary import Summary
+
+__all__ = [
+    "DedupOptions",
+    "DuplicateIndex",
+    "Signature",
+    "mark_duplicates",
+    "signature",
+    "splice_duplicate",
+]
 
 NUM_PERM: Final = 64
 # (bands, rows) splits of the signature; a pair of similarity s becomes a candidate with
@@ -152,3 +162,33 @@ def splice_duplicate(row: bytes, first: int) -> bytes:
     """Add `"duplicate_of": first` to a serialized JSON object row."""
     field = b'"duplicate_of":' + str(first).encode()
     return field.join((b"{", b"}")) if row == b"{}" else row[:-1] + b"," + field + b"}"
+
+
+SignatureState = tuple[bytes, bytes | None] | None  # per record; None for an error record
+Words = tuple[int, dict[str, int]] | None  # per record; None when not to be taken back
+
+
+def mark_duplicates(
+    lines: bytes,
+    first: int,
+    signatures: Sequence[SignatureState],
+    words: Sequence[Words] | None,
+    index: DuplicateIndex,
+    summary: Summary,
+) -> bytes:
+    """Check a chunk's records (indices first, first + 1, ...) against the upload's index, in
+    order: `duplicate_of` spliced into their lines (when there are lines), counted in the
+    chunk's summary, and their words taken back out of it when `words` says so."""
+    rows = lines.split(b"\n") if lines else None
+    for k, state in enumerate(signatures):
+        if state is None:
+            continue
+        found = index.check(first + k, Signature(*state))
+        summary.add_flags(duplicate=found is not None)
+        if found is None:
+            continue
+        if rows is not None:
+            rows[k] = splice_duplicate(rows[k], found)
+        if words is not None and (taken := words[k]) is not None:
+            summary.remove_words(word_count=taken[0], word_counts=taken[1])
+    return b"\n".join(rows) if rows is not None else lines
