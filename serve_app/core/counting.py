@@ -34,9 +34,12 @@ __all__ = [
     "count",
     "count_full",
     "count_with_full",
+    "counts_of",
     "stopwords_for",
+    "splits_on_whitespace_only",
     "token_offsets",
     "tokenize",
+    "tokenize_many",
     "warm_up",
 ]
 
@@ -163,6 +166,16 @@ def tokenize(text: str, options: CountOptions = _DEFAULT) -> list[str]:
     return words
 
 
+def splits_on_whitespace_only(options: CountOptions) -> bool:
+    """Whether `tokenize` is (case-folded) str.split() and nothing else."""
+    plan = _plan(options)
+    return options.tokenizer == "whitespace" and not plan.filters
+
+
+def tokenize_many(texts: Iterable[str], options: CountOptions = _DEFAULT) -> list[list[str]]:
+    return [tokenize(text, options) for text in texts]
+
+
 def _count(text: str, plan: _Plan) -> tuple[WordCounts, Counter[str]]:
     words = _words(text, plan)
     counts = Counter(words)  # insertion order is first occurrence
@@ -170,12 +183,22 @@ def _count(text: str, plan: _Plan) -> tuple[WordCounts, Counter[str]]:
     if plan.filters:
         for word in plan.unwanted(counts):
             total -= counts.pop(word)
+    return _ordered(counts, total, plan), counts
+
+
+def counts_of(words: list[str], options: CountOptions = _DEFAULT) -> WordCounts:
+    """The counts of words `tokenize` gave with the same options."""
+    counts = Counter(words)
+    return _ordered(counts, len(words), _plan(options))
+
+
+def _ordered(counts: Counter[str], total: int, plan: _Plan) -> WordCounts:
     if plan.first_occurrence_order:
         ordered = dict(counts)
     else:
         # most_common sorts stably, so equal counts keep first-occurrence order
         ordered = dict(counts.most_common(plan.top_k))
-    return WordCounts(total, len(counts), ordered), counts
+    return WordCounts(total, len(counts), ordered)
 
 
 def count_full(text: str, options: CountOptions = _DEFAULT) -> tuple[WordCounts, Counter[str]]:

@@ -10,7 +10,7 @@ is what it always was.
 """
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,25 @@ class Summary:
         get = counts.get
         for word, n in word_counts.items():
             counts[word] = get(word, 0) + n
+
+    def add_words(self, *, char_count: int, words: Sequence[str]) -> None:
+        """`add_result` from the record's words themselves (as `counting.tokenize` gives them):
+        Counter counts a sequence in C, where merging a mapping is a Python loop per word."""
+        self.records += 1
+        self.ok += 1
+        self.total_chars += char_count
+        self.total_words += len(words)
+        self.word_counts.update(words)
+
+    def add_results(
+        self, *, results: int, char_count: int, word_count: int, word_counts: Mapping[str, int]
+    ) -> None:
+        """Many results at once, their counts merged (in first-occurrence order)."""
+        self.records += results
+        self.ok += results
+        self.total_chars += char_count
+        self.total_words += word_count
+        self.word_counts.update(word_counts)
 
     def add_analysis(self, fields: Mapping[str, Any]) -> None:
         """The `language` and `sentiment` fields of one result (`analysis.review.analyze`)."""

@@ -25,6 +25,8 @@ def _up(args: argparse.Namespace) -> int:
         haproxy_metrics_port=args.haproxy_metrics_port,
         haproxy_stats_port=args.haproxy_stats_port,
         num_cpus=args.num_cpus,
+        # Every replica and job actor reads its settings from the environment Ray starts with.
+        env={"CLEANSERVE_JOB_ROOTS": args.job_roots} if args.job_roots else {},
     )
 
     def ready(url: str) -> None:
@@ -132,6 +134,12 @@ def _batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job(args: argparse.Namespace) -> int:
+    from serve_app.ops.job_cli import run
+
+    return run(args)
+
+
 def _manifest(args: argparse.Namespace) -> int:
     from serve_app.ops.manifest import RAYSERVICE_PATH, render, render_serve_config, stale_diff
 
@@ -184,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--haproxy-metrics-port", type=int, default=9101)
     up.add_argument("--haproxy-stats-port", type=int, default=8404)
     up.add_argument("--num-cpus", type=int, default=None, help="CPUs for Ray (default: all)")
+    up.add_argument(
+        "--job-roots",
+        default=os.environ.get("CLEANSERVE_JOB_ROOTS"),
+        help="colon-separated directories and s3:// prefixes jobs may use (CLEANSERVE_JOB_ROOTS)",
+    )
     up.set_defaults(run=_up)
 
     batch = commands.add_parser(
@@ -199,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--top-words", type=int, default=10)
     batch.add_argument("--api-key", default=os.environ.get("CLEANSERVE_API_KEY"))
     batch.set_defaults(run=_batch)
+
+    job = commands.add_parser("job", help="bulk jobs on files where they lie, on the whole cluster")
+    from serve_app.ops.job_cli import add_arguments as add_job_arguments
+
+    add_job_arguments(job)
+    job.set_defaults(run=_job)
 
     manifest = commands.add_parser(
         "manifest", help="generate deploy/rayservice.yaml (KubeRay) from serve_config.yaml"

@@ -45,6 +45,8 @@ from serve_app.schemas import (
 )
 from serve_app.service.batch_stream import BatchLimits, UploadTooLarge, stream_batch
 from serve_app.service.guards import BearerAuth, BodyLimit, GuardConfig
+from serve_app.service.jobs_api import registry as job_registry
+from serve_app.service.jobs_api import router as jobs_router
 from serve_app.service.metrics import IngressMetrics
 from serve_app.service.microbatch import GroupCommitter
 from serve_app.settings import Settings
@@ -70,6 +72,7 @@ api = FastAPI(
 )
 api.add_middleware(BodyLimit, config=guard_config, exempt=frozenset({"/v1/batch"}))
 api.add_middleware(BearerAuth, config=guard_config)
+api.include_router(jobs_router)
 
 
 def _json(data: Any, status_code: int = 200) -> Response:
@@ -201,6 +204,7 @@ class Ingress:
         self._settings = Settings(**settings)
         self._metrics = IngressMetrics()
         guard_config.configure(self._settings)
+        job_registry.configure(settings)
         batching = {
             "max_batch": self._settings.realtime_max_batch,
             "max_in_flight": self._settings.realtime_max_in_flight,
