@@ -174,12 +174,44 @@ def short_results(reviews: Sequence[str], repeat: int) -> list[Result]:
             "clean + count, seed-compatible",
             lambda t: counting.count(cleaning.clean(t, SEED_CLEAN), SEED_COUNT),
         ),
+        *analytics_cases(),
     ]
     works = [functools.partial(_each, work, reviews) for _, work in per_text]
     seconds = best_cpu_seconds(works, repeat)
     speeds = [(name, megabytes / s) for (name, _), s in zip(per_text, seconds, strict=True)]
     baseline = speeds[0][1]
     return [Result(name, speed, speed / baseline) for name, speed in speeds]
+
+
+def analytics_cases() -> list[tuple[str, Callable[[str], object]]]:
+    """The review-analytics options (issue #18), each on top of the standard clean or the auto
+    count, so its cost per MB is the difference from that row."""
+    from serve_app.core.analysis import boilerplate, dedup, language, review, sentiment
+
+    review.warm_up()
+    simplified = cleaning.CleanOptions(to_simplified=True)
+    pii = cleaning.CleanOptions(pii=("phone", "id_card", "email"))
+    user_words = counting.CountOptions(
+        user_words=("小米手机", "性价比", "iPhone 15", "物流很快", "五星好评"),
+        extra_stopwords=("东西", "the"),
+    )
+    offsets = counting.CountOptions(offsets=True)
+    index = dedup.DuplicateIndex()
+    position = iter(range(1 << 62))
+    return [
+        ("clean, + to_simplified", lambda t: cleaning.clean(t, simplified)),
+        ("clean, + pii (all three)", lambda t: cleaning.clean(t, pii)),
+        ("count, auto + user words/stopwords", lambda t: counting.count(t, user_words)),
+        ("count, auto + token offsets", lambda t: counting.token_offsets(t, offsets)),
+        ("language", language.detect),
+        ("sentiment", sentiment.analyze),
+        ("boilerplate check", boilerplate.is_boilerplate),
+        ("duplicate signature (replica side)", dedup.signature),
+        (
+            "duplicate signature + index check",
+            lambda t: index.check(next(position), dedup.signature(t)),
+        ),
+    ]
 
 
 def _each(work: Callable[[str], object], reviews: Sequence[str]) -> None:

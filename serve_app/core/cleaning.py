@@ -13,6 +13,9 @@ emoji            "keep"      "remove" drops emoji with skin tones, flags, keycap
 fullwidth_alnum  True        Ａ-Ｚ ａ-ｚ ０-９ and U+3000 -> ASCII; CJK punctuation is never touched
 lowercase        False       str.lower() (not casefold: "ß" stays "ß"); mask tokens are kept as is
 max_repeat       None        squash a run of one code point longer than N to N (N >= 1)
+to_simplified    False       Traditional -> Simplified Chinese (OpenCC t2s): 質量 -> 质量
+pii              ()          mask "phone", "id_card", "email" as [PHONE], [ID], [EMAIL]
+                             (core/analysis/pii.py says what is and is not masked)
 Always (standard): C0/C1 controls, zero-width characters (U+200B-U+200D, U+2060, U+FEFF) and lone
 surrogates are dropped, surrogate pairs are joined, whitespace runs become one space, ends stripped.
 
@@ -34,6 +37,8 @@ import ftfy
 import regex
 
 from serve_app.core import markup
+from serve_app.core.analysis import pii as pii_masks
+from serve_app.core.analysis import simplify
 
 __all__ = ["EMAIL_MASK", "URL_MASK", "CleanOptions", "clean", "clean_many"]
 
@@ -56,6 +61,8 @@ class CleanOptions:
     fullwidth_alnum: bool = True
     lowercase: bool = False
     max_repeat: int | None = None
+    to_simplified: bool = False
+    pii: tuple[pii_masks.PiiKind, ...] = ()
 
     def __post_init__(self) -> None:
         # Literal is only checked statically; the CLI and tests build options by hand.
@@ -73,6 +80,10 @@ class CleanOptions:
             isinstance(self.max_repeat, bool) or self.max_repeat < 1
         ):
             raise ValueError(f"max_repeat must be None or >= 1, not {self.max_repeat!r}")
+        kinds = (self.pii,) if isinstance(self.pii, str) else tuple(self.pii)
+        pii_masks.masker(kinds)  # raises on an unknown kind
+        # canonical: equal choices share one cached pipeline (and a list becomes hashable)
+        object.__setattr__(self, "pii", tuple(k for k in pii_masks.KINDS if k in kinds))
 
 
 def clean(text: str, options: CleanOptions = CleanOptions()) -> str:
@@ -121,13 +132,20 @@ def _pipeline(options: CleanOptions) -> Step:
     if (form := options.normalize) is not None:
         steps.append(functools.partial(_normalize, form))
         unsettled.append(functools.partial(_unnormalized, form))
+    if options.to_simplified:  # after NFC/NFKC, which fold CJK compatibility ideographs
+        steps.append(simplify.to_simplified)
     if options.lowercase:  # after NFKC, which can make capitals ("ᴬ" -> "A")
-        steps.append(_lowercase)
+        steps.append(_lowercase_step(options.pii))
     if options.urls != "keep" or options.emails != "keep":  # after lowercase: masks stay upper
         links = _link_step(options.urls, options.emails)
         steps.append(links)
         if options.max_repeat is not None:  # squashing "wwww." makes a new link
             unsettled.append(_changes(links))
+    if options.pii:  # after the links: a URL mask takes the address or number inside the URL
+        masks = pii_masks.masker(options.pii)
+        steps.append(masks)
+        if options.max_repeat is not None:  # squashing "1111" can make a number of the shape
+            unsettled.append(_changes(masks))
     steps.append(_collapse_whitespace)
     if options.max_repeat is not None:
         steps.append(_squash_step(options.max_repeat))
@@ -348,12 +366,20 @@ def _remove_emoji(text: str) -> str:
 _MASK_TOKEN = re.compile(f"({re.escape(URL_MASK)}|{re.escape(EMAIL_MASK)})")
 
 
-def _lowercase(text: str) -> str:
+def _lowercase(text: str, masks: re.Pattern[str] = _MASK_TOKEN) -> str:
     if "[" not in text:
         return text.lower()
-    parts = _MASK_TOKEN.split(text)
+    parts = masks.split(text)
     parts[::2] = [part.lower() for part in parts[::2]]
     return "".join(parts)
+
+
+def _lowercase_step(pii: tuple[pii_masks.PiiKind, ...]) -> Step:
+    if not pii:  # [PHONE] in a text is only a mask when masking is on
+        return _lowercase
+    tokens = [URL_MASK, EMAIL_MASK, *(pii_masks.MASKS[kind] for kind in pii)]
+    masks = re.compile("(" + "|".join(map(re.escape, dict.fromkeys(tokens))) + ")")
+    return functools.partial(_lowercase, masks=masks)
 
 
 # --- links -------------------------------------------------------------------------------------
