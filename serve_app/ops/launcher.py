@@ -184,6 +184,15 @@ def running_service(options: LaunchOptions) -> Iterator[str]:
         end_descendants()
 
 
+def serve_logs_dir() -> str:
+    """Where this cluster's replicas write their log files (the JSON lines of README,
+    "Operating it")."""
+    from ray._private import worker  # no public API names the session directory
+
+    node = worker._global_node
+    return os.path.join(node.get_logs_dir_path(), "serve") if node else "(Ray is not running)"
+
+
 def serve_until_signal(options: LaunchOptions, *, on_ready: Callable[[str], None] = print) -> None:
     stop = False
 

@@ -29,6 +29,7 @@ from ray import serve
 
 from serve_app.core import cleaning, counting
 from serve_app.core.summary import Summary
+from serve_app.service.logs import start_log_flusher
 from serve_app.service.metrics import DeploymentMetrics
 
 T = TypeVar("T")
@@ -63,6 +64,7 @@ def _node_id() -> str:
 class TextCleaner:
     def __init__(self) -> None:
         self._metrics = DeploymentMetrics()
+        start_log_flusher()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         # No tunables yet beyond what the options carry; kept so serve_config.yaml's
@@ -93,6 +95,7 @@ class WordCounter:
         # Load the dictionary segmenter now, once per replica, not on the first request.
         counting.warm_up()
         self._metrics = DeploymentMetrics()
+        start_log_flusher()
         self._node_id = _node_id()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
