@@ -179,6 +179,14 @@ def running_service(options: LaunchOptions) -> Iterator[str]:
         with contextlib.suppress(Exception):
             from ray import serve
 
+            # Delete the applications first and wait: their replicas drain what is in flight
+            # (graceful_shutdown_timeout_s) while HAProxy still forwards to them. Straight
+            # serve.shutdown() stops the proxies at once and cuts every open request
+            # (tests/reliability/test_shutdown.py). Serve gives up waiting after 60 s.
+            serve.delete(config.applications[0].name)
+        with contextlib.suppress(Exception):
+            from ray import serve
+
             serve.shutdown()  # type: ignore[no-untyped-call]
         ray.shutdown()
         end_descendants()

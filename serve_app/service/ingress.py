@@ -546,6 +546,7 @@ class Ingress:
 
         async def body() -> Any:
             outcome, level, cause = "finished", logging.INFO, {}
+            failure: Exception | None = None
             try:
                 yield first
                 async for line in lines:
@@ -554,11 +555,23 @@ class Ingress:
                 outcome, level, cause = "stopped", logging.WARNING, {"error": str(exc)}
                 # Too late for a status code: say it in the stream, as a last line.
                 yield orjson.dumps({"error": str(exc)}) + b"\n"
+            except Exception as exc:
+                # A chunk failed for good (its stage is gone: a shutdown, every replica lost).
+                # The client gets a last line that says so, not a stream cut mid-way that
+                # looks like a network fault; the records before it are answered.
+                outcome, failure = "failed", exc
+                message = f"the batch stopped: {exc!r}; the records above are answered"
+                yield orjson.dumps({"error": message, "request_id": request_id}) + b"\n"
             except BaseException as exc:
-                # The client went away (GeneratorExit), or a chunk failed for good.
+                # The client went away (GeneratorExit) or the replica is ending the request.
                 outcome, level, cause = "broken", logging.WARNING, {"error": repr(exc)}
                 raise
             finally:
-                log_event(f"batch_{outcome}", level=level, request_id=request_id, **tally, **cause)
+                if failure is not None:
+                    log_error("batch_failed", failure, request_id=request_id, **tally)
+                else:
+                    log_event(
+                        f"batch_{outcome}", level=level, request_id=request_id, **tally, **cause
+                    )
 
         return DuplexStreamingResponse(body(), media_type="application/x-ndjson")
