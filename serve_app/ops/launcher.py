@@ -194,11 +194,11 @@ def running_service(options: LaunchOptions) -> Iterator[str]:
 
 def serve_logs_dir() -> str:
     """Where this cluster's replicas write their log files (the JSON lines of README,
-    "Operating it")."""
-    from ray._private import worker  # no public API names the session directory
+    "Operating it"): logs/serve/ in the Ray session directory."""
+    import ray
 
-    node = worker._global_node
-    return os.path.join(node.get_logs_dir_path(), "serve") if node else "(Ray is not running)"
+    context = ray.get_runtime_context()
+    return os.path.join(context.get_temp_dir(), context.get_session_name(), "logs", "serve")
 
 
 def serve_until_signal(options: LaunchOptions, *, on_ready: Callable[[str], None] = print) -> None:
