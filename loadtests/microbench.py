@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loadtests.textgen import ReviewGenerator
 from serve_app.core import cleaning, counting
+from serve_app.ops.loadtest.textgen import ReviewGenerator
 
 
 def corpus(megabytes: float, seed: int) -> list[str]:

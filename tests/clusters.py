@@ -24,9 +24,9 @@ import psutil
 import pytest
 import yaml
 
-from loadtests.service import tail
 from serve_app.ops import launcher
 from serve_app.ops.launcher import DEFAULT_CONFIG, SERVICE_ENV, end_session, ensure_auth_token
+from serve_app.ops.loadtest.service import tail
 from tests.support import REPO, free_port
 
 RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.service import REPO as REPO
-from loadtests.service import Ports, running, tail, up_command
+from serve_app.ops.loadtest.service import Ports, running, tail, up_command
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -38,7 +39,7 @@ class Service:
 def start_service(
     tmp: Path, *, env: dict[str, str] | None = None, config: Path | None = None
 ) -> Iterator[Service]:
-    """`cleanserve up` on free ports, in a session of its own (see loadtests.service)."""
+    """`cleanserve up` on free ports, in a session of its own (serve_app.ops.loadtest.service)."""
     ports = Ports(free_port(), free_port(), free_port(), free_port())
     log = tmp / f"service-{ports.port}.log"
     # Serve's fallback proxy binds fixed ports with SO_REUSEPORT: two services on one machine

@@ -19,8 +19,8 @@ import orjson
 
 from loadtests.bench import procs
 from loadtests.bench.corpus import Corpus
-from loadtests.service import tail
 from serve_app.core.summary import Summary
+from serve_app.ops.loadtest.service import tail
 
 SEED_OPTIONS: dict[str, Any] = {
     "clean": {"preset": "minimal"},

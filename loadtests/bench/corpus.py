@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.textgen import ReviewGenerator
+from serve_app.ops.loadtest.textgen import ReviewGenerator
 
 _SEPARATORS = ("\n", "\n\n", " ", "<br/>", "</p><p>")
 _ENVELOPE = len(b'{"text": ""}')

@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from loadtests import textgen
 from loadtests.bench import procs
+from serve_app.ops.loadtest import textgen
 
 POOL_RECORDS = 20_000
 PIECE_BYTES = 1 << 18

@@ -1,6 +1,6 @@
 """Processes the benchmark starts: each in its own session (started and stopped by
-loadtests.service, as the load-test runner's service is), stopped by SIGTERM to the pid it
-started; what outlives that pid is ended by pid, found by session id, never by name.
+serve_app.ops.loadtest.service, as the load-test runner's service is), stopped by SIGTERM to
+the pid it started; what outlives that pid is ended by pid, found by session id, never by name.
 Sessions also scope what is measured: RSS and CPU of every process of a service.
 """
 
@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from loadtests.service import REPO as REPO
 from serve_app.ops.launcher import end_session
 from serve_app.ops.launcher import session_processes as session_processes
 
+REPO = Path(__file__).resolve().parents[2]
 SERVE_CONFIG = REPO / "serve_config.yaml"
 
 

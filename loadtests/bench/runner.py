@@ -16,7 +16,7 @@ import yaml
 
 from loadtests.bench import bulk, corpus, floor, loadgen, memory, procs, profile, realtime
 from loadtests.bench.targets import find, same_summary
-from loadtests.service import Ports, running, up_command
+from serve_app.ops.loadtest.service import Ports, running, up_command
 
 FLOOR = "serve-floor"
 

@@ -170,12 +170,17 @@ def _manifest(args: argparse.Namespace) -> int:
 
 
 def _loadtest(args: argparse.Namespace) -> int:
-    # loadtests/ is not part of the installed package; it sits beside serve_app/ in a checkout.
-    try:
-        from loadtests.run import run
-    except ImportError:
-        print("cleanserve loadtest needs a source checkout (loadtests/ beside serve_app/)")
+    import importlib.util
+
+    missing = [name for name in ("locust", "matplotlib") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"cleanserve loadtest needs {', '.join(missing)}: pip install 'cleanserve[loadtest]'",
+            file=sys.stderr,
+        )
         return 2
+    from serve_app.ops.loadtest.run import run
+
     return run(args)
 
 
@@ -259,16 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     loadtest = commands.add_parser(
         "loadtest",
-        help="Locust load test (source checkout): service, replica chart, thresholds",
+        help="Locust load test: service, replica chart, thresholds (the loadtest extra)",
         description="Headless Locust run; results (CSV, HTML, PNG) in results/loadtest-*/.",
     )
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "loadtests" / "run.py").is_file():
-        if str(checkout) not in sys.path:
-            sys.path.append(str(checkout))
-        from loadtests.run import add_arguments
+    from serve_app.ops.loadtest.run import add_arguments
 
-        add_arguments(loadtest)
+    add_arguments(loadtest)
     loadtest.set_defaults(run=_loadtest)
     return parser
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import plot, profiles, report, run
+from serve_app.ops.loadtest import plot, profiles, report, run
 
 
 def parse(*argv: str) -> argparse.Namespace:

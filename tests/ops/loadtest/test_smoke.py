@@ -23,7 +23,7 @@ def test_a_short_steady_run_answers_every_request_correctly(
     thresholds.write_text("max_fail_ratio = 0.0\n", encoding="utf-8")
     results = tmp_path / "loadtest"
     cmd = [
-        sys.executable, "-m", "loadtests.run",
+        sys.executable, "-m", "serve_app.ops.cli", "loadtest",
         "--url", service_url,
         "--dashboard-url", service.dashboard_url,
         "--shape", "steady", "-u", "8", "-r", "8", "-t", "30s",

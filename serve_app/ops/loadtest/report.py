@@ -1,8 +1,8 @@
 """Read Locust's CSV reports, judge them against thresholds and sum a run up (summary.json).
 Pure: no Locust, no HTTP.
 
-Thresholds come from a TOML file (loadtests/thresholds.toml) and command-line overrides; names
-are Locust's request names (the locustfile's `name=`), "*" is the default for every endpoint.
+Thresholds come from a TOML file (thresholds.toml, package data) and command-line overrides;
+names are Locust's request names (the locustfile's `name=`), "*" is the default for every endpoint.
 Latency limits apply per endpoint, never to "Aggregated", which mixes 10 ms requests with
 multi-second bulk uploads; the failure ratio applies to every row.
 """

@@ -1,7 +1,7 @@
 import math
 
-from loadtests import profiles
-from loadtests.profiles import Stage
+from serve_app.ops.loadtest import profiles
+from serve_app.ops.loadtest.profiles import Stage
 
 
 def test_users_at_walks_the_stages_then_ends() -> None:

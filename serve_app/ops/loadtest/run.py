@@ -1,14 +1,14 @@
 """Headless load test: service (started here unless --url), Locust, replica sampling, report.
 
-    python -m loadtests.run --shape step                   # starts the service on default ports
-    python -m loadtests.run --url http://127.0.0.1:8000 -u 8 -t 30s
+    cleanserve loadtest --shape step                      # starts the service on default ports
+    cleanserve loadtest --url http://127.0.0.1:8000 -u 8 -t 30s
     cleanserve loadtest --shape spike -- --bulk-mb 1      # after "--": passed to Locust
 
 Locust runs in its own process (gevent monkey-patching and Ray must not share one); replicas
 are read from the Serve REST API every ~2 s in a thread here. Everything lands in
-results/loadtest-<time>-<shape>/: Locust's CSVs and HTML report, replicas.csv, loadtest.png,
-the logs and summary.json. Exit status: 0 all thresholds met, 1 a threshold missed, 2 the run
-itself failed (service or Locust).
+results/loadtest-<time>-<shape>/ under the current directory (or --results): Locust's CSVs and
+HTML report, replicas.csv, loadtest.png, the logs and summary.json. Exit status: 0 all
+thresholds met, 1 a threshold missed, 2 the run itself failed (service or Locust).
 """
 
 from __future__ import annotations
@@ -22,19 +22,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # `python loadtests/run.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from serve_app.ops.loadtest import profiles, report
 
-from loadtests import profiles, report  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-LOCUSTFILE = HERE / "locustfile.py"
-LOCUST_CONF = HERE / "locust.conf"
-THRESHOLDS = HERE / "thresholds.toml"
+# Package data, read where it is installed: Locust needs real paths (-f, --config), and
+# wheels install packages as plain directories, so the resource paths are files.
+_PACKAGE = resources.files(__package__ or "serve_app.ops.loadtest")
+LOCUSTFILE = Path(str(_PACKAGE / "locustfile.py"))
+LOCUST_CONF = Path(str(_PACKAGE / "locust.conf"))
+THRESHOLDS = Path(str(_PACKAGE / "thresholds.toml"))
 CSV_PREFIX = "locust"
 # Past the expected end of the run: Locust's stop timeout, a bulk upload finishing, reports.
 GRACE_S = 120.0
@@ -153,9 +152,7 @@ def locust_command(args: argparse.Namespace, *, url: str, results: Path) -> list
 
 def _run_locust(cmd: list[str], *, log: Path, deadline_s: float) -> int:
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     try:
         return proc.wait(timeout=deadline_s)
     except subprocess.TimeoutExpired:
@@ -179,9 +176,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from loadtests import plot
-    from loadtests.replicas import ReplicaSampler, read_samples, read_token
-    from loadtests.service import Ports, ServiceError, started_service
+    from serve_app.ops.loadtest import plot
+    from serve_app.ops.loadtest.replicas import ReplicaSampler, read_samples, read_token
+    from serve_app.ops.loadtest.service import Ports, ServiceError, started_service
 
     console = Console()
     try:
@@ -197,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    results = (args.results or REPO / "results" / f"loadtest-{stamp}-{args.shape}").resolve()
+    results = (args.results or Path("results") / f"loadtest-{stamp}-{args.shape}").resolve()
     results.mkdir(parents=True, exist_ok=True)
     files = {
         "report": results / "report.html",
@@ -322,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests.run",
+        prog="python -m serve_app.ops.loadtest.run",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,7 +1,7 @@
 from collections import Counter
 from typing import Any
 
-from loadtests.checks import (
+from serve_app.ops.loadtest.checks import (
     BatchStreamCheck,
     check_analyze,
     check_clean,

@@ -24,8 +24,6 @@ import httpx
 
 from serve_app.ops.launcher import end_session
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 @dataclass(frozen=True, slots=True)
 class Ports:
@@ -66,11 +64,10 @@ def up_command(ports: Ports, config: Path | None = None) -> list[str]:
 def launch(
     cmd: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start cmd from the checkout, in a session of its own, its output in log."""
+    """Start cmd in a session of its own, its output in log."""
     with log.open("wb") as out:
         return subprocess.Popen(
             list(cmd),
-            cwd=REPO,
             env={**os.environ, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=out,

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from loadtests.textgen import LONG_BYTES, SHORT_CHARS, ReviewGenerator, ndjson_records
+from serve_app.ops.loadtest.textgen import LONG_BYTES, SHORT_CHARS, ReviewGenerator, ndjson_records
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtests.report import AGGREGATED
+from serve_app.ops.loadtest.report import AGGREGATED
 
 
 def _series(

@@ -1,14 +1,15 @@
 """Locust load test for cleanserve: traffic shaped like a review site's, every answer checked.
 
-    locust --config loadtests/locust.conf                       # web UI, steady profile
-    locust --config loadtests/locust.conf --headless --shape step
+    locust --config serve_app/ops/loadtest/locust.conf          # web UI, steady profile
+    locust --config serve_app/ops/loadtest/locust.conf --headless --shape step
     cleanserve loadtest --shape step                            # + service, replicas, chart
 
 `ReviewUser` is the real-time traffic: mostly short reviews to /v1/analyze, some to /v1/clean
 and /v1/count, a few long ones (20-200 KB) and the seed-compatible options. `BulkUser` is one
 client uploading a few MB of NDJSON to /v1/batch now and then and reading the stream to its
-end. `--shape` picks the load profile (loadtests/profiles.py); `steady` is Locust's own
--u/-r/-t. Runs in Locust's gevent-patched process: nothing here imports Ray or serve_app.
+end. `--shape` picks the load profile (profiles.py); `steady` is Locust's own -u/-r/-t.
+Runs in Locust's gevent-patched process: nothing here or in the siblings it imports imports
+Ray or the service.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from typing import Any
 
 from locust import FastHttpUser, LoadTestShape, between, events, task
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Locust imports this file by path: put the tree it sits in first, so the siblings below come
+# from the same copy of serve_app (a checkout, or site-packages) as this file.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from loadtests import profiles  # noqa: E402
-from loadtests.checks import (  # noqa: E402
+from serve_app.ops.loadtest import profiles  # noqa: E402
+from serve_app.ops.loadtest.checks import (  # noqa: E402
     BatchStreamCheck,
     Problem,
     check_analyze,
@@ -36,7 +39,7 @@ from loadtests.checks import (  # noqa: E402
     check_count,
     check_seed_compatible,
 )
-from loadtests.textgen import ReviewGenerator, ndjson_records  # noqa: E402
+from serve_app.ops.loadtest.textgen import ReviewGenerator, ndjson_records  # noqa: E402
 
 JSON_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
 NDJSON_HEADERS = {"Content-Type": "application/x-ndjson", "Accept-Encoding": "identity"}

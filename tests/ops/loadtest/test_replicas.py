@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from loadtests import replicas
-from loadtests.replicas import ReplicaSampler
+from serve_app.ops.loadtest import replicas
+from serve_app.ops.loadtest.replicas import ReplicaSampler
 
 
 def payload(cleaners: list[str], target: int = 2) -> dict[str, Any]:

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import report
-from loadtests.report import EndpointStats, Thresholds
+from serve_app.ops.loadtest import report
+from serve_app.ops.loadtest.report import EndpointStats, Thresholds
 
 HEADER = (
     "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,"
