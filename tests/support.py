@@ -33,6 +33,7 @@ class Service:
     ray_address: str | None
     dashboard_url: str
     log: Path
+    pid: int | None = None  # of `cleanserve up`, the leader of the service's process session
 
 
 @contextlib.contextmanager
@@ -50,7 +51,7 @@ def start_service(
         **(env or {}),
     }
     url = f"http://127.0.0.1:{ports.port}"
-    with running(up_command(ports, config), url, log=log, env=env):
+    with running(up_command(ports, config), url, log=log, env=env) as proc:
         # /healthz answers a moment before `cleanserve up` prints the cluster's address.
         deadline = time.monotonic() + 30
         while "cleanserve is up" not in (text := log.read_text(errors="replace")):
@@ -63,6 +64,7 @@ def start_service(
             ray_address=match.group(1) if match else None,
             dashboard_url=f"http://127.0.0.1:{ports.dashboard_port}",
             log=log,
+            pid=proc.pid,
         )
 
 

@@ -197,7 +197,8 @@ def test_sigterm_to_cleanserve_up_under_load_and_during_a_batch_stream(
     serve_admin.wait_until(
         lambda: serve_admin.healthy(stoppable.url), timeout_s=180, what="the application back"
     )
-    up = _cleanserve_up_pid(stoppable)
+    up = stoppable.pid
+    assert up is not None
     with BackgroundLoad(stoppable.url, concurrency=CONCURRENCY) as load:
         with SlowBatch(stoppable.url) as batch:
             time.sleep(3)
@@ -211,23 +212,8 @@ def test_sigterm_to_cleanserve_up_under_load_and_during_a_batch_stream(
     assert not _alive(up), f"cleanserve up still runs {STOP_BOUND_S} s after SIGTERM"
     assert "cleanserve stopped" in stoppable.log.read_text(errors="replace")
     _check("SIGTERM", load, batch, sent_before)
-    assert session_processes(up) == [], "cleanserve up left processes behind"
-
-
-def _cleanserve_up_pid(service: Service) -> int:
-    # start_service runs `cleanserve up` as the leader of its own session: its pid is the
-    # session id of every process of the service, HAProxy included.
-    import psutil
-
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if (
-            "serve_app.ops.cli" in cmdline
-            and "up" in cmdline
-            and str(service.url.rsplit(":", 1)[1]) in cmdline
-        ):
-            return int(proc.info["pid"])
-    raise AssertionError("no `cleanserve up` process for this service")
+    left = [proc for proc in session_processes(up) if proc.status() != "zombie"]
+    assert left == [], "cleanserve up left processes behind"
 
 
 def _alive(pid: int) -> bool:
