@@ -90,7 +90,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _NOT_READY: dict[int | str, dict[str, Any]] = {
     503: _error_doc("A deployment did not answer within 5 s (the detail says which error).")
 }
-_BATCH_EXAMPLES = {
+_BATCH_EXAMPLES: dict[str, dict[str, Any]] = {
     "application/x-ndjson": {
         "summary": "One JSON object per line",
         "value": '{"id": "r1", "text": "物流很快，包装很好！"}\n'

@@ -69,7 +69,8 @@ def log_event(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
 
     For the jobs code, e.g. `log_event("job_finished", job_id=..., records=..., failed=...)`.
     """
-    logger.log(level, event, extra={"event": event, **fields})
+    # stacklevel: the line names its caller's file and line, not this helper's.
+    logger.log(level, event, extra={"event": event, **fields}, stacklevel=2)
 
 
 def log_error(event: str, exc: BaseException, **fields: Any) -> None:
@@ -77,6 +78,7 @@ def log_error(event: str, exc: BaseException, **fields: Any) -> None:
     logger.error(
         event,
         exc_info=exc,
+        stacklevel=2,
         extra={"event": event, "error_type": type(exc).__name__, "error": str(exc), **fields},
     )
 

@@ -147,6 +147,7 @@ def test_json_formatter_writes_one_object_with_every_field(caplog: Keep) -> None
         raise ValueError("bad gzip")
     except ValueError as exc:
         log_error("batch_stopped", exc, request_id="r2")
+    assert {r.filename for r in caplog.records} == {"test_logs.py"}  # the caller, not logs.py
     finished, stopped = (json.loads(formatter.format(r)) for r in caplog.records)
     assert finished["event"] == finished["message"] == "batch_finished"
     assert (finished["request_id"], finished["records"], finished["failed"]) == ("r1", 2, 1)
