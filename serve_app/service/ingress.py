@@ -43,7 +43,6 @@ from serve_app.service.batch_stream import BatchLimits, ChunkResult, UploadTooLa
 from serve_app.service.guards import OPEN_PATHS, BearerAuth, BodyLimit, GuardConfig
 from serve_app.service.logs import (
     RequestLog,
-    current_request_id,
     error_body,
     fields_of,
     log_error,
@@ -352,7 +351,8 @@ class Ingress:
         try:
             return await asyncio.wait_for(call, self._settings.request_budget_s)
         except TimeoutError as exc:
-            log_error("request_timeout", exc, request_id=current_request_id())
+            # Serve's context filter adds this request's id to the line.
+            log_error("request_timeout", exc, budget_s=self._settings.request_budget_s)
             raise HTTPException(
                 504, f"request took longer than its budget of {self._settings.request_budget_s} s"
             ) from None

@@ -106,16 +106,6 @@ def request_id_of(scope: Scope) -> str | None:
     return None
 
 
-def current_request_id() -> str | None:
-    """The request id of the Serve request this code runs for (a replica's handle call
-    included); None outside a request."""
-    try:
-        from ray.serve.context import _get_serve_request_context
-    except ImportError:  # pragma: no cover: Ray is a hard dependency of the service
-        return None
-    return _get_serve_request_context().request_id or None
-
-
 class RequestLog:
     """The outermost middleware: one `request` line per HTTP request, a request id for every
     response, and a JSON 500 (with the id) instead of a bare traceback page.
