@@ -18,6 +18,7 @@ import orjson
 import ray.exceptions
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from ray import serve
@@ -123,10 +124,16 @@ _BATCH_RESULT_EXAMPLE = (
 )
 
 guard_config = GuardConfig()
+# The document and its page are routes of the Ingress class (below), not FastAPI's own: the
+# bearer scheme depends on the replica's settings, and Serve runs a pickled copy of this app,
+# so module-level state set in the replica is not what an override here would read.
 api = FastAPI(
     title="cleanserve",
     version=__version__,
     summary="Clean text and count words (English, Chinese and mixed), in real time and in bulk.",
+    openapi_url=None,
+    docs_url=None,
+    redoc_url=None,
 )
 route_latency = RouteLatency()
 PROBES = frozenset({"/livez", "/readyz", "/healthz"})
@@ -134,14 +141,13 @@ api.add_middleware(BodyLimit, config=guard_config, exempt=frozenset({"/v1/batch"
 api.add_middleware(BearerAuth, config=guard_config)
 # Outermost, so it times and logs what the guards answer too.
 api.add_middleware(RequestLog, observe=route_latency.observe, quiet_paths=PROBES)
-_plain_openapi = api.openapi
 
 
-def _openapi() -> dict[str, Any]:
-    """The generated document, plus a bearer security scheme on every guarded route when
-    API keys are configured (known only once the replica has its settings)."""
-    spec: dict[str, Any] = copy.deepcopy(_plain_openapi())
-    if not guard_config.keys:
+def openapi_document(*, secured: bool) -> dict[str, Any]:
+    """The generated document; with `secured`, a bearer security scheme on every route that
+    needs a key."""
+    spec: dict[str, Any] = copy.deepcopy(api.openapi())
+    if not secured:
         return spec
     spec.setdefault("components", {})["securitySchemes"] = {
         "bearer": {
@@ -164,12 +170,9 @@ def _openapi() -> dict[str, Any]:
     return spec
 
 
-api.openapi = _openapi  # type: ignore[method-assign]
-
-
 def served_paths() -> frozenset[str]:
     # The class's routes sit in a router Serve includes; the document lists them all.
-    return frozenset(_plain_openapi()["paths"]) | {"/docs", "/openapi.json"}
+    return frozenset(api.openapi()["paths"]) | {"/docs", "/openapi.json"}
 
 
 def _json(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -375,6 +378,16 @@ class Ingress:
     async def analyze(self, body: AnalyzeRequest) -> Response:
         item = (body.text, body.clean.to_core(), body.count.to_core())
         return _json(await self._within_budget(self._analyze_batch.submit(item)))
+
+    # -- the manual ----------------------------------------------------------------------------
+
+    @api.get("/openapi.json", include_in_schema=False)
+    async def openapi_json(self) -> Response:
+        return _json(openapi_document(secured=bool(guard_config.keys)))
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs(self) -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="cleanserve API")
 
     # -- probes ------------------------------------------------------------------------------
 
