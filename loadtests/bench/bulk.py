@@ -173,6 +173,7 @@ def service_batch(
         "client_peak_rss_bytes": measured.max_rss_bytes,
         "client_cpu_s": measured.cpu_s,
         "service_cores": cores,
+        "ingress_cpu_share": ingress_cpu_share(cores),
         "replicas_after": procs.replica_counts(service_sid),
         "out_bytes": out.stat().st_size if out.exists() else 0,
     }
@@ -192,6 +193,16 @@ def service_batch(
         summary=summary,
         extra=extra,
     )
+
+
+INGRESS = "Ingress"
+
+
+def ingress_cpu_share(cores: dict[str, float]) -> float | None:
+    """The ingress's CPU seconds over those of every process of the service, during an upload:
+    how much of the work is left in the one process that every upload goes through."""
+    total = sum(cores.values())
+    return cores.get(INGRESS, 0.0) / total if total > 0 else None
 
 
 _COUNT_ROW = re.compile(

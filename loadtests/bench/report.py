@@ -181,6 +181,11 @@ def bulk_section(bulk: Mapping[str, Any]) -> list[str]:
                 f"- {r['label']}: service CPU in cores "
                 + ", ".join(f"{k} {v:.2f}" for k, v in list(cores.items())[:8])
                 + f"; replicas after: {r['extra'].get('replicas_after')}"
+                + (
+                    f"; ingress share of the service's CPU: {share:.1%}"
+                    if (share := r["extra"].get("ingress_cpu_share")) is not None
+                    else ""
+                )
             )
     return [*lines, ""]
 

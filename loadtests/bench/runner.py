@@ -317,7 +317,9 @@ class Bench:
 
 
 def format_run(run: bulk.BulkRun) -> str:
+    share = run.extra.get("ingress_cpu_share")
     return (
         f"  {run.label:<44} {run.seconds:8.2f} s {run.mb_per_s:8.2f} MB/s  "
         f"peak RSS {run.peak_rss_bytes / 2**20:8,.0f} MiB"
+        + (f"  ingress {share:.1%} of the service's CPU" if share is not None else "")
     )

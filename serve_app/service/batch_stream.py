@@ -1,39 +1,34 @@
-"""Bulk pipeline: body bytes -> records -> byte-sized chunks -> workers -> ordered NDJSON lines.
+"""Bulk pipeline: body bytes -> frames -> byte-sized chunks -> replicas -> ordered NDJSON lines.
 
-It knows nothing of Ray or HTTP: the ingress hands it the body stream, a record parser and a
-`submit` coroutine that analyzes one chunk of texts. That keeps the ordering, backpressure and
-retry logic testable with plain fakes.
+The ingress only frames (`core.records.framing`: cut at record or file boundaries, no record
+decoded); a replica parses, cleans, counts and encodes each chunk (`core.uploads`), and this
+writes the replicas' bytes out in input order, numbering the lines, and merges their partial
+summaries. It knows nothing of Ray or HTTP: the ingress hands it the body stream, a framer and
+a `submit` coroutine that analyzes one chunk, so ordering, backpressure and retries are
+testable with plain fakes.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from serve_app.core.records import Record, RecordParser
+from serve_app.core.records import UploadError
+from serve_app.core.records.framing import Frame, Framer
 from serve_app.core.summary import Summary
+from serve_app.core.uploads import ChunkAnswer, number_lines
 
-
-@dataclass(frozen=True, slots=True)
-class ChunkResult:
-    # One JSON object per text, in order, already serialized: the workers encode in parallel and
-    # Ray moves bytes instead of pickling large dicts. None when no field is included.
-    rows: list[bytes] | None
-    summary: Summary
-    node_id: str = ""
-
-
-Submit = Callable[[list[str]], Awaitable[ChunkResult]]
+Submit = Callable[[list[Frame]], Awaitable[ChunkAnswer]]
 
 
 @dataclass(frozen=True, slots=True)
 class BatchLimits:
-    chunk_bytes: int = 1 << 20  # a chunk closes once its texts reach this many bytes
+    chunk_bytes: int = 1 << 20  # a chunk closes once its frames reach this many bytes
     max_in_flight: int = 4  # chunks submitted and not yet written out
     max_attempts: int = 3  # a chunk whose replica died is sent again (the work is idempotent)
     # A call to a replica that died with its node may never answer: past this, send it again.
@@ -48,46 +43,72 @@ class UploadTooLarge(ValueError):
 
 @dataclass(slots=True)
 class _Chunk:
-    records: list[Record] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)
     nbytes: int = 0
-    task: asyncio.Task[ChunkResult] | None = None
+    task: asyncio.Task[ChunkAnswer] | None = None
 
 
 async def stream_batch(
     body: AsyncIterator[bytes],
-    parser: RecordParser,
+    framer: Framer,
     *,
     submit: Submit,
     is_retryable: Callable[[BaseException], bool],
     limits: BatchLimits = BatchLimits(),
     top_words: int = 10,
-    summary_only: bool = False,
-    on_chunk: Callable[[ChunkResult, int], None] | None = None,
+    on_chunk: Callable[[ChunkAnswer, Summary], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield one NDJSON line per input record, in input order, then the summary line.
 
-    A reader task parses the body and submits chunks; this generator writes results out in
+    A reader task frames the body and submits chunks; this generator writes results out in
     order. At most `max_in_flight` chunks are between the two, which is the backpressure: a
-    slow client or slow workers stop the reading of the upload, never grow memory.
+    slow client or slow replicas stop the reading of the upload, never grow memory. When this
+    generator is closed (the client went away, or the answer is final) the reader is
+    cancelled: it yields to the event loop after every bounded step of framing, so it stops.
     """
+
+    async def attempt(frames: list[Frame]) -> ChunkAnswer:
+        for tries in range(1, limits.max_attempts + 1):
+            try:
+                return await asyncio.wait_for(submit(frames), limits.attempt_timeout_s)
+            except Exception as exc:
+                retryable = isinstance(exc, TimeoutError) or is_retryable(exc)
+                if tries == limits.max_attempts or not retryable:
+                    raise
+                await asyncio.sleep(min(0.1 * 2**tries, 2.0))  # let Serve drop a dead replica
+        raise AssertionError("unreachable")
+
     total = Summary()
     nodes: Counter[str] = Counter()
+    failed_docs: set[int] = set()  # documents whose later frames count for nothing
+    next_index = 0
     ready: asyncio.Queue[_Chunk | BaseException | None] = asyncio.Queue()
     slots = asyncio.Semaphore(limits.max_in_flight)
-    reader = asyncio.create_task(_read(body, parser, submit, is_retryable, limits, ready, slots))
+    reader = asyncio.create_task(_read(body, framer, attempt, limits, ready, slots, failed_docs))
     try:
         while (chunk := await ready.get()) is not None:
             if isinstance(chunk, BaseException):
                 raise chunk
-            result = await chunk.task if chunk.task is not None else None
-            if result is not None:
-                nodes[result.node_id] += 1
-                if on_chunk is not None:
-                    on_chunk(result, len(chunk.records))
-            lines = _render(chunk.records, result, total, summary_only=summary_only)
+            answer = await chunk.task if chunk.task is not None else None
+            if answer is not None and any(f.doc in failed_docs for f in chunk.frames):
+                # Sent before an earlier chunk said where its document ends: send again
+                # without what comes after that end (rare: a syntax error, a bad file).
+                frames = [f for f in chunk.frames if f.doc not in failed_docs]
+                answer = await attempt(frames) if frames else None
             slots.release()
+            if answer is None:
+                continue
+            summary = Summary.from_state(answer.summary)
+            nodes[answer.node_id] += 1
+            if on_chunk is not None:
+                on_chunk(answer, summary)
+            lines, next_index = number_lines(answer.lines, next_index)
+            total.merge(summary)
+            failed_docs.update(answer.failed_docs)
             if lines:
                 yield lines
+            if answer.upload_error is not None:
+                raise UploadError(answer.upload_error)
     finally:
         reader.cancel()
         while not ready.empty():
@@ -99,32 +120,24 @@ async def stream_batch(
 
 async def _read(
     body: AsyncIterator[bytes],
-    parser: RecordParser,
-    submit: Submit,
-    is_retryable: Callable[[BaseException], bool],
+    framer: Framer,
+    attempt: Callable[[list[Frame]], Coroutine[Any, Any, ChunkAnswer]],
     limits: BatchLimits,
     ready: asyncio.Queue[_Chunk | BaseException | None],
     slots: asyncio.Semaphore,
+    failed_docs: set[int],
 ) -> None:
-    async def attempt(texts: list[str]) -> ChunkResult:
-        for tries in range(1, limits.max_attempts + 1):
-            try:
-                return await asyncio.wait_for(submit(texts), limits.attempt_timeout_s)
-            except Exception as exc:
-                retryable = isinstance(exc, TimeoutError) or is_retryable(exc)
-                if tries == limits.max_attempts or not retryable:
-                    raise
-                await asyncio.sleep(min(0.1 * 2**tries, 2.0))  # let Serve drop a dead replica
-        raise AssertionError("unreachable")
-
     async def launch(chunk: _Chunk) -> None:
         await slots.acquire()  # released once the chunk's lines are written out
-        texts = [r.text for r in chunk.records if r.error is None and r.text is not None]
-        if texts:
-            chunk.task = asyncio.create_task(attempt(texts))
-        await ready.put(chunk)
+        chunk.frames = [f for f in chunk.frames if f.doc not in failed_docs]
+        if chunk.frames:
+            chunk.task = asyncio.create_task(attempt(chunk.frames))
+            await ready.put(chunk)
+        else:
+            slots.release()
 
     current = _Chunk()
+    unsent = False  # bytes were framed since the last flush
     received = 0
     chunks = aiter(body)
     next_piece: asyncio.Task[bytes] | None = None
@@ -133,11 +146,14 @@ async def _read(
             if next_piece is None:
                 next_piece = asyncio.ensure_future(anext(chunks))
             # While the upload stalls, send what has arrived instead of holding it back.
-            timeout = limits.linger_s if current.records else None
+            timeout = limits.linger_s if unsent else None
             done, _ = await asyncio.wait({next_piece}, timeout=timeout)
             if not done:
-                await launch(current)
-                current = _Chunk()
+                unsent = False
+                current.frames += framer.flush()
+                if current.frames:
+                    await launch(current)
+                    current = _Chunk()
                 continue
             try:
                 data = next_piece.result()
@@ -151,14 +167,19 @@ async def _read(
                 raise UploadTooLarge(
                     f"upload is larger than the limit of {limits.max_upload_bytes} bytes"
                 )
-            for record in parser.feed(data):
-                current.records.append(record)
-                current.nbytes += record.size
-                if current.nbytes >= limits.chunk_bytes:
-                    await launch(current)
-                    current = _Chunk()
-        current.records.extend(parser.close())
-        if current.records:
+            unsent = True
+            for step in framer.steps(data):
+                for frame in step:
+                    current.frames.append(frame)
+                    current.nbytes += frame.nbytes
+                    if current.nbytes >= limits.chunk_bytes:
+                        await launch(current)
+                        current = _Chunk()
+                # A bounded step of framing is done (a gzip bomb inflates one step at a time):
+                # let the writer run, and a cancellation land.
+                await asyncio.sleep(0)
+        current.frames.extend(framer.close())
+        if current.frames:
             await launch(current)
         await ready.put(None)
     except asyncio.CancelledError:
@@ -167,31 +188,3 @@ async def _read(
         raise
     except Exception as exc:
         await ready.put(exc)
-
-
-def _render(
-    records: Iterable[Record], result: ChunkResult | None, total: Summary, *, summary_only: bool
-) -> bytes:
-    has_rows = result is not None and result.rows is not None and not summary_only
-    rows = iter(result.rows) if has_rows and result is not None and result.rows else None
-    lines: list[bytes] = []
-    for record in records:
-        head: dict[str, Any] = {"index": record.index, "source": record.source}
-        if record.error is not None:
-            total.add_failure()
-            head["error"] = record.error
-            if record.id is not None:
-                head["id"] = record.id
-            if not summary_only:
-                lines.append(orjson.dumps(head))
-            continue
-        if rows is not None:
-            head["id"] = record.id
-            row = next(rows)
-            # Splice {"index":..,"source":..,"id":..} and the worker's {"text":..,...} into one.
-            lines.append(
-                orjson.dumps(head)[:-1] + b"," + row[1:] if row != b"{}" else orjson.dumps(head)
-            )
-    if result is not None:
-        total.merge(result.summary)
-    return b"\n".join(lines) + b"\n" if lines else b""

@@ -13,22 +13,29 @@ instead of holding up the event loop they arrive on.
 
 `/v1/analyze` is served by `WordCounter.analyze` alone (cleaning, then counting, in one call):
 on 2 CPUs a hop costs more than the text work of a whole batch, and one hop instead of two
-is the largest single gain measured for /v1/analyze (README, "Performance"). Bulk chunks,
-where a hop's cost is spread over a megabyte, still go TextCleaner -> WordCounter, so each
-stage scales on its own.
+is the largest single gain measured for /v1/analyze (README, "Performance"). Bulk chunks go
+in one hop too, `WordCounter.analyze_chunk`: raw bytes in, parsed, cleaned, counted and
+encoded; two hops (`TextCleaner.clean_chunk`, then `WordCounter.count_chunk`, kept for
+`loadtests.bench.hops`) measured 0.57x-0.92x of one hop's MB/s (README, "Performance"): the
+second hop moves every record through the ingress and back, and the 2 WordCounter replicas
+already keep both CPUs busy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-import orjson
 from ray import serve
 
-from serve_app.core import cleaning, counting
-from serve_app.core.summary import Summary
+from serve_app.core import cleaning, counting, uploads
+from serve_app.core.pipeline import BulkOptions
+from serve_app.core.records import ParseOptions
+from serve_app.core.records.framing import Frame
+from serve_app.core.uploads import ChunkAnswer
 from serve_app.service.logs import start_log_flusher
 from serve_app.service.metrics import DeploymentMetrics
 
@@ -78,10 +85,13 @@ class TextCleaner:
         with self._metrics.timed(len(texts), sum(map(len, texts))):
             return _clean_all(texts, options)
 
-    def clean_chunk(self, texts: list[str], options: cleaning.CleanOptions) -> list[str]:
-        """Clean one bulk chunk."""
-        with self._metrics.timed(len(texts), sum(map(len, texts))):
-            return _clean_all(texts, options)
+    def clean_chunk(
+        self, frames: list[Frame], parse: ParseOptions, options: cleaning.CleanOptions
+    ) -> uploads.CleanedChunk:
+        """Parse and clean one bulk chunk of raw frames: the first of two hops, which
+        /v1/batch does not take (see the module docstring); kept for loadtests.bench.hops."""
+        with self._metrics.timed(len(frames), sum(frame.nbytes for frame in frames)):
+            return uploads.clean_chunk(frames, parse, options)
 
     def check_health(self) -> None:
         # A wedged replica cannot run even this: Serve restarts it.
@@ -127,31 +137,27 @@ class WordCounter:
             ]
 
     def analyze_chunk(
-        self,
-        cleaned: list[str],
-        options: counting.CountOptions,
-        *,
-        include: frozenset[str] | None,
-    ) -> tuple[list[bytes] | None, dict[str, Any], str]:
-        """Analyze one bulk chunk: per-record results as JSON objects (only the `include`d
-        fields; None for none) and the chunk's partial summary, reduced from the full
-        (untruncated) counts."""
-        summary = Summary()
-        results: list[bytes] | None = [] if include is None or include else None
-        with self._metrics.timed(len(cleaned), sum(map(len, cleaned))):
-            for text, (counts, full) in zip(
-                cleaned, counting.count_with_full(cleaned, options), strict=True
-            ):
-                char_count = len(text)
-                summary.add_result(
-                    char_count=char_count, word_count=counts.word_count, word_counts=full
-                )
-                if results is not None:
-                    row = {"text": text, "char_count": char_count, **_counts_dict(counts)}
-                    if include is not None:
-                        row = {k: v for k, v in row.items() if k in include}
-                    results.append(orjson.dumps(row))
-        return results, summary.to_state(), self._node_id
+        self, frames: list[Frame], parse: ParseOptions, options: BulkOptions
+    ) -> ChunkAnswer:
+        """Parse, clean and count one bulk chunk of raw frames (`core.uploads`): NDJSON lines
+        ready to write and the chunk's partial summary."""
+        started = time.perf_counter()
+        answer = uploads.analyze_chunk(frames, parse, options)
+        # How many texts and characters is known only once the frames are parsed.
+        metrics = self._metrics
+        metrics.core_seconds.observe(time.perf_counter() - started)
+        if texts := answer.summary["ok"]:
+            metrics.texts.inc(texts)
+        if chars := answer.summary["total_chars"]:
+            metrics.chars.inc(chars)
+        metrics.call_size.observe(texts)
+        return dataclasses.replace(answer, node_id=self._node_id)
+
+    def count_chunk(self, chunk: uploads.CleanedChunk, options: BulkOptions) -> ChunkAnswer:
+        """Count a chunk TextCleaner.clean_chunk cleaned: the second of two hops."""
+        with self._metrics.timed(len(chunk.records), 0):
+            answer = uploads.count_chunk(chunk, options)
+        return dataclasses.replace(answer, node_id=self._node_id)
 
     def check_health(self) -> None:
         if counting.count("ok ok").word_count != 2:

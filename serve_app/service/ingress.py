@@ -2,8 +2,8 @@
 
 Real-time requests that arrive together are grouped (`microbatch.GroupCommitter`) so that
 one handle call carries many of them; `/v1/analyze` is one call to `WordCounter.analyze`
-(clean, then count: see `deployments`). Bulk uploads stream through `batch_stream`, each chunk
-through `TextCleaner` then `WordCounter`.
+(clean, then count: see `deployments`). Bulk uploads stream through `batch_stream`: the
+ingress frames the bytes, and each chunk of frames is one call to `WordCounter.analyze_chunk`.
 """
 
 # No `from __future__ import annotations`: Serve rebuilds the route signatures and FastAPI
@@ -28,7 +28,10 @@ from starlette.types import Receive, Scope, Send
 
 from serve_app import __version__
 from serve_app.core import cleaning, counting, records
+from serve_app.core.pipeline import BulkOptions
+from serve_app.core.records.framing import Frame
 from serve_app.core.summary import Summary
+from serve_app.core.uploads import ChunkAnswer
 from serve_app.schemas import (
     AnalyzeRequest,
     AnalyzeResponse,
@@ -40,7 +43,7 @@ from serve_app.schemas import (
     ErrorBody,
     Health,
 )
-from serve_app.service.batch_stream import BatchLimits, ChunkResult, UploadTooLarge, stream_batch
+from serve_app.service.batch_stream import BatchLimits, UploadTooLarge, stream_batch
 from serve_app.service.guards import OPEN_PATHS, BearerAuth, BodyLimit, GuardConfig
 from serve_app.service.logs import (
     RequestLog,
@@ -487,54 +490,49 @@ class Ingress:
         batch_options = _parse_batch_options(options)
         fields = _include_fields(include)
         settings = self._settings
+        parse = records.ParseOptions(
+            text_field=text_field,
+            id_field=id_field,
+            max_record_bytes=settings.max_record_bytes,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
+        )
         try:
-            parser = records.parser_for(
+            framer = records.framer_for(
                 request.headers.get("content-type", ""),
-                records.ParseOptions(
-                    text_field=text_field,
-                    id_field=id_field,
-                    max_record_bytes=settings.max_record_bytes,
-                    max_decompressed_bytes=settings.max_decompressed_bytes,
-                ),
+                parse,
                 content_encoding=request.headers.get("content-encoding"),
+                piece_bytes=settings.batch_chunk_bytes,
             )
         except records.UnsupportedMediaType as exc:
             raise HTTPException(415, str(exc)) from None
         except records.UploadError as exc:
             raise HTTPException(400, str(exc)) from None
+        bulk = BulkOptions(
+            clean=batch_options.clean.to_core(),
+            count=batch_options.count.to_core(),
+            include=fields,
+        )
 
-        clean_options = batch_options.clean.to_core()
-        count_options = batch_options.count.to_core()
-
-        async def submit(texts: list[str]) -> ChunkResult:
-            # Awaited, not chained: a chained response whose replica died makes Serve's router
-            # retry ActorUnavailableError forever while resolving it; awaited, the error
-            # reaches our retry at once. Under gRPC the text passes through here either way.
-            cleaned = await self._cleaner.clean_chunk.remote(texts, clean_options)
-            rows, state, node_id = await self._counter.analyze_chunk.remote(
-                cleaned, count_options, include=fields
-            )
-            return ChunkResult(rows=rows, summary=Summary.from_state(state), node_id=node_id)
+        async def submit(frames: list[Frame]) -> ChunkAnswer:
+            # One hop: the replica parses, cleans, counts and encodes (README, "How it works").
+            return await self._counter.analyze_chunk.remote(frames, parse, bulk)  # type: ignore[no-any-return]
 
         tally = fields_of(request.scope)
         tally.update(records=0, ok=0, failed=0, total_chars=0, total_words=0)
 
-        def on_chunk(result: ChunkResult, n_records: int) -> None:
-            self._metrics.chunk_records.observe(n_records)
-            tally["records"] += n_records
-            tally["ok"] += result.summary.ok
-            tally["failed"] += n_records - result.summary.ok
-            tally["total_chars"] += result.summary.total_chars
-            tally["total_words"] += result.summary.total_words
+        def on_chunk(answer: ChunkAnswer, summary: Summary) -> None:
+            self._metrics.chunk_records.observe(summary.records)
+            for key in ("records", "ok", "failed", "total_chars", "total_words"):
+                tally[key] += getattr(summary, key)
             # Ray's counters refuse an increment of 0.
-            if ok := result.summary.ok:
-                self._metrics.records.inc(ok, tags={"outcome": "ok"})
-            if failed := n_records - ok:
-                self._metrics.records.inc(failed, tags={"outcome": "failed"})
+            if summary.ok:
+                self._metrics.records.inc(summary.ok, tags={"outcome": "ok"})
+            if summary.failed:
+                self._metrics.records.inc(summary.failed, tags={"outcome": "failed"})
 
         lines = stream_batch(
             request.stream(),
-            parser,
+            framer,
             submit=submit,
             is_retryable=_retryable,
             limits=BatchLimits(
@@ -545,7 +543,6 @@ class Ingress:
                 max_upload_bytes=settings.max_upload_bytes,
             ),
             top_words=top_words,
-            summary_only=fields == frozenset(),
             on_chunk=on_chunk,
         )
         # Run the pipeline up to its first line before answering, so an upload that is unusable

@@ -322,7 +322,8 @@ def test_targets_pass_and_miss_on_their_thresholds() -> None:
                 _bulk("seed-ray", 10),
                 _bulk("core-standard", 2, "standard"),
                 _bulk("batch-seed", 20),
-                _bulk("batch-standard", 3, "standard"),
+                {**_bulk("batch-standard", 3, "standard"), "extra": {"ingress_cpu_share": 0.15}},
+                {**_bulk("batch-seed", 20), "name": "batch-x", "extra": {"ingress_cpu_share": 0.1}},
             ]
         },
         "memory": {
@@ -334,8 +335,15 @@ def test_targets_pass_and_miss_on_their_thresholds() -> None:
     assert status["analyze_p99_32"] == ("PASS", 50.0)
     assert status["batch_seed_vs_seed_ray"] == ("PASS", 2.0)
     assert status["batch_seed_vs_seed_single"][0] == "MISS"
+    assert status["batch_seed_summary_vs_seed_single"][0] == "n/a"
+    assert status["batch_ingress_cpu_share"] == ("PASS", 0.15)
     assert status["batch_standard_vs_core"] == ("PASS", 1.5)
     assert status["memory_flat"] == ("MISS", 1.4)
+
+
+def test_the_ingress_share_is_of_the_service_cpu_during_the_upload() -> None:
+    assert bulk.ingress_cpu_share({"Ingress": 0.3, "WordCounter": 1.5, "raylet": 0.2}) == 0.15
+    assert bulk.ingress_cpu_share({}) is None
 
 
 def test_targets_without_measurements_are_not_applicable() -> None:

@@ -5,9 +5,16 @@ from collections.abc import AsyncIterator, Iterable
 import orjson
 import pytest
 
-from serve_app.core.records import ParseOptions, parser_for
+from serve_app.core.counting import CountOptions
+from serve_app.core.pipeline import BulkOptions
+from serve_app.core.records import ParseOptions, UploadError, framer_for
+from serve_app.core.records.framing import Frame
 from serve_app.core.summary import Summary
-from serve_app.service.batch_stream import BatchLimits, ChunkResult, UploadTooLarge, stream_batch
+from serve_app.core.uploads import ChunkAnswer, analyze_chunk
+from serve_app.service.batch_stream import BatchLimits, UploadTooLarge, stream_batch
+
+WHITESPACE = BulkOptions(count=CountOptions(tokenizer="whitespace", lowercase=False))
+NDJSON = "application/x-ndjson"
 
 
 class ReplicaDied(Exception):
@@ -20,17 +27,8 @@ async def body(pieces: Iterable[bytes]) -> AsyncIterator[bytes]:
         yield piece
 
 
-def analyze(texts: list[str]) -> ChunkResult:
-    summary = Summary()
-    rows = []
-    for text in texts:
-        counts = Counter(text.split())
-        summary.add_result(
-            char_count=len(text), word_count=sum(counts.values()), word_counts=counts
-        )
-        row = {"text": text, "char_count": len(text), "word_counts": dict(counts)}
-        rows.append(orjson.dumps(row))
-    return ChunkResult(rows=rows, summary=summary, node_id="node-a")
+def analyze(frames: list[Frame], options: BulkOptions = WHITESPACE) -> ChunkAnswer:
+    return analyze_chunk(frames, ParseOptions(), options)
 
 
 def ndjson(records: list[object]) -> bytes:
@@ -43,20 +41,20 @@ def collect(
     piece: int = 7,
     limits: BatchLimits = BatchLimits(chunk_bytes=40, max_in_flight=2),
     submit=None,  # type: ignore[no-untyped-def]
-    summary_only: bool = False,
+    options: BulkOptions = WHITESPACE,
+    content_type: str = NDJSON,
 ) -> list[dict[str, object]]:
-    async def default_submit(texts: list[str]) -> ChunkResult:
-        await asyncio.sleep(0.001 * (len(texts) % 3))  # finish out of order
-        return analyze(texts)
+    async def default_submit(frames: list[Frame]) -> ChunkAnswer:
+        await asyncio.sleep(0.001 * (len(frames) % 3))  # finish out of order
+        return analyze(frames, options)
 
     async def run() -> list[dict[str, object]]:
         lines = stream_batch(
             body(data[i : i + piece] for i in range(0, len(data), piece)),
-            parser_for("application/x-ndjson", ParseOptions()),
+            framer_for(content_type, ParseOptions(), piece_bytes=limits.chunk_bytes),
             submit=submit or default_submit,
             is_retryable=lambda exc: isinstance(exc, ReplicaDied),
             limits=limits,
-            summary_only=summary_only,
         )
         out = b"".join([line async for line in lines])
         return [orjson.loads(line) for line in out.splitlines()]
@@ -85,24 +83,25 @@ def test_the_summary_equals_one_pass_over_the_good_records() -> None:
     expected = Counter(w for t in texts for w in t.split())
     summary = lines[-1]["summary"]
     assert summary["unique_words"] == len(expected)
-    assert summary["total_chars"] == sum(map(len, texts))
+    assert summary["total_chars"] == sum(len(t.strip()) for t in texts)
     assert [tuple(p) for p in summary["top_words"]] == expected.most_common(10)
 
 
 def test_include_none_returns_only_the_summary() -> None:
     data = ndjson([{"text": "x y"}, b"broken", {"text": "z"}])
-    lines = collect(data, summary_only=True)
+    lines = collect(data, options=BulkOptions(include=frozenset()))
     assert len(lines) == 1 and lines[0]["summary"]["failed"] == 1
 
 
 def test_a_chunk_whose_replica_died_is_sent_again_and_nothing_is_lost() -> None:
-    attempts: Counter[str] = Counter()
+    attempts: Counter[int] = Counter()
 
-    async def flaky(texts: list[str]) -> ChunkResult:
-        attempts[texts[0]] += 1
-        if attempts[texts[0]] == 1 and int(texts[0][1:]) % 3 == 0:
+    async def flaky(frames: list[Frame]) -> ChunkAnswer:
+        key = frames[0].start
+        attempts[key] += 1
+        if attempts[key] == 1 and key % 3 == 0:
             raise ReplicaDied()
-        return analyze(texts)
+        return analyze(frames)
 
     data = ndjson([{"text": f"t{i}"} for i in range(40)])
     lines = collect(data, submit=flaky, limits=BatchLimits(chunk_bytes=16, max_in_flight=3))
@@ -111,7 +110,7 @@ def test_a_chunk_whose_replica_died_is_sent_again_and_nothing_is_lost() -> None:
 
 
 def test_a_chunk_that_keeps_failing_ends_the_stream_with_the_error() -> None:
-    async def dead(texts: list[str]) -> ChunkResult:
+    async def dead(frames: list[Frame]) -> ChunkAnswer:
         raise ReplicaDied()
 
     with pytest.raises(ReplicaDied):
@@ -121,7 +120,7 @@ def test_a_chunk_that_keeps_failing_ends_the_stream_with_the_error() -> None:
 def test_an_error_that_is_not_retryable_is_not_retried() -> None:
     calls = 0
 
-    async def wrong(texts: list[str]) -> ChunkResult:
+    async def wrong(frames: list[Frame]) -> ChunkAnswer:
         nonlocal calls
         calls += 1
         raise TypeError("bug")
@@ -135,13 +134,13 @@ def test_in_flight_chunks_are_bounded() -> None:
     running = 0
     peak = 0
 
-    async def slow(texts: list[str]) -> ChunkResult:
+    async def slow(frames: list[Frame]) -> ChunkAnswer:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
         await asyncio.sleep(0.002)
         running -= 1
-        return analyze(texts)
+        return analyze(frames)
 
     data = ndjson([{"text": "x" * 30} for _ in range(100)])
     lines = collect(
@@ -166,12 +165,12 @@ def test_results_flow_before_the_upload_ends() -> None:
                 await asyncio.sleep(0.005)
             yield ndjson([{"text": "last"}])
 
-        async def submit(texts: list[str]) -> ChunkResult:
-            return analyze(texts)
+        async def submit(frames: list[Frame]) -> ChunkAnswer:
+            return analyze(frames)
 
         lines = stream_batch(
             upload(),
-            parser_for("application/x-ndjson", ParseOptions()),
+            framer_for(NDJSON, ParseOptions(), piece_bytes=1 << 20),
             submit=submit,
             is_retryable=lambda exc: False,
             limits=BatchLimits(chunk_bytes=1 << 20, linger_s=0),
@@ -194,12 +193,12 @@ def test_an_upload_past_the_limit_stops_with_a_clear_error() -> None:
 def test_a_chunk_call_that_never_answers_is_sent_again() -> None:
     calls = 0
 
-    async def hangs_once(texts: list[str]) -> ChunkResult:
+    async def hangs_once(frames: list[Frame]) -> ChunkAnswer:
         nonlocal calls
         calls += 1
         if calls == 1:
             await asyncio.Event().wait()  # a replica that died with its node
-        return analyze(texts)
+        return analyze(frames)
 
     lines = collect(
         ndjson([{"text": "a b"}]),
@@ -207,3 +206,106 @@ def test_a_chunk_call_that_never_answers_is_sent_again() -> None:
         limits=BatchLimits(attempt_timeout_s=0.05),
     )
     assert lines[0]["text"] == "a b" and calls == 2
+
+
+def test_after_a_syntax_error_later_chunks_of_that_document_count_for_nothing() -> None:
+    values = [b'{"text": "v%d"}' % i for i in range(30)]
+    values[4] = b'{"text": "bad" "x"}'
+    data = b"[" + b",".join(values) + b"]"
+    lines = collect(
+        data,
+        content_type="application/json",
+        limits=BatchLimits(chunk_bytes=20, max_in_flight=4),
+    )
+    assert [line.get("text") for line in lines[:-1]] == ["v0", "v1", "v2", "v3", None]
+    assert "the rest of the JSON was not parsed" in str(lines[4]["error"])
+    assert lines[-1]["summary"]["records"] == 5
+
+
+def test_an_upload_error_found_by_a_replica_ends_the_stream_after_the_lines_before_it() -> None:
+    async def run() -> list[bytes]:
+        lines = stream_batch(
+            body([b"a,b\n1,2\n"]),
+            framer_for("text/csv", ParseOptions(), piece_bytes=1024),
+            submit=lambda frames: asyncio.sleep(0, analyze(frames)),
+            is_retryable=lambda exc: False,
+        )
+        return [line async for line in lines]
+
+    with pytest.raises(UploadError, match='CSV has no "text" column'):
+        asyncio.run(run())
+
+
+def test_when_the_answer_is_closed_the_upload_is_no_longer_read() -> None:
+    """A client that goes away closes the answer: the reading of its upload stops too."""
+    read = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal read
+        while True:
+            read += 1
+            await asyncio.sleep(0)
+            yield b'{"text": "more"}\n' * 100
+
+    async def run() -> None:
+        lines = stream_batch(
+            endless(),
+            framer_for(NDJSON, ParseOptions(), piece_bytes=1024),
+            submit=lambda frames: asyncio.sleep(0, analyze(frames)),
+            is_retryable=lambda exc: False,
+            limits=BatchLimits(chunk_bytes=1024),
+        )
+        await anext(lines)
+        await lines.aclose()
+        before = read
+        await asyncio.sleep(0.05)
+        assert read == before
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("content_type", "record"),
+    [
+        (NDJSON, b'{"text": "some words here"}\n'),
+        ("text/csv", b'"some, words",here\n'),
+    ],
+)
+def test_the_ingress_holds_a_few_chunks_whatever_the_upload_size(
+    content_type: str, record: bytes
+) -> None:
+    """64 MB through framing and chunking: the peak of what is allocated stays near
+    max_in_flight chunks (the replicas' work is faked: it is not the ingress's memory)."""
+    import tracemalloc
+
+    piece = record * (65536 // len(record))
+    head = b"text,id\n" if content_type == "text/csv" else b""
+
+    async def upload() -> AsyncIterator[bytes]:
+        yield head
+        for _ in range(64 * 16):
+            await asyncio.sleep(0)
+            yield piece
+
+    async def submit(frames: list[Frame]) -> ChunkAnswer:
+        await asyncio.sleep(0.001)
+        return ChunkAnswer(b"", Summary().to_state())
+
+    async def run() -> None:
+        lines = stream_batch(
+            upload(),
+            framer_for(content_type, ParseOptions(), piece_bytes=1 << 20),
+            submit=submit,
+            is_retryable=lambda exc: False,
+            limits=BatchLimits(chunk_bytes=1 << 20, max_in_flight=4),
+        )
+        async for _ in lines:
+            pass
+
+    tracemalloc.start()
+    try:
+        asyncio.run(run())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB for a 64 MiB upload"

@@ -5,12 +5,15 @@ The service tests (test_ingress, test_batch_api) cover the same methods through 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import orjson
 import pytest
 
-from serve_app.core import cleaning, counting
+from serve_app.core import cleaning, counting, uploads
+from serve_app.core.pipeline import BulkOptions
+from serve_app.core.records import ParseOptions, framer_for
 from serve_app.core.summary import Summary
 from serve_app.service.deployments import TextCleaner, WordCounter
 
@@ -31,7 +34,6 @@ def test_clean_is_the_core_per_text(cleaner: Any) -> None:
     options = cleaning.CleanOptions()
     expected = [cleaning.clean(text, options) for text in TEXTS]
     assert asyncio.run(cleaner.clean(TEXTS, options)) == expected
-    assert cleaner.clean_chunk(TEXTS, options) == expected
 
 
 def test_options_per_text_apply_to_their_own_text(cleaner: Any) -> None:
@@ -71,19 +73,28 @@ def test_count_matches_analyze_on_cleaned_text(counter: Any) -> None:
     ]
 
 
-def test_analyze_chunk_rows_and_summary(counter: Any) -> None:
-    cleaned = ["good good phone", "很好 很好", ""]
-    options = counting.CountOptions()
-    rows, state, node = counter.analyze_chunk(cleaned, options, include=None)
-    assert [orjson.loads(row)["text"] for row in rows] == cleaned
-    summary = Summary.from_state(state)
-    assert summary.ok == 3
-    assert summary.total_words == sum(counting.count(t, options).word_count for t in cleaned)
-    assert isinstance(node, str) and node
+def test_analyze_chunk_parses_cleans_counts_and_encodes_raw_frames(counter: Any) -> None:
+    body = b'{"text": "good good phone"}\n{"text": "\xe5\xbe\x88\xe5\xa5\xbd"}\n{"id": 3}\n'
+    parse = ParseOptions()
+    framer = framer_for("application/x-ndjson", parse, piece_bytes=16)
+    frames = framer.feed(body) + framer.close()
+    assert len(frames) == 3
+    answer = counter.analyze_chunk(frames, parse, BulkOptions())
+    assert answer == dataclasses.replace(
+        uploads.analyze_chunk(frames, parse, BulkOptions()), node_id=answer.node_id
+    )
+    rows = [orjson.loads(line) for line in answer.lines.splitlines()]
+    assert [row.get("text") for row in rows] == ["good good phone", "很好", None]
+    assert rows[2]["error"] == 'line 3: missing field "text"'
+    summary = Summary.from_state(answer.summary)
+    assert (summary.ok, summary.failed) == (2, 1)
+    assert isinstance(answer.node_id, str) and answer.node_id
 
-    rows, _, _ = counter.analyze_chunk(cleaned, options, include=frozenset({"word_count"}))
-    assert [orjson.loads(row) for row in rows] == [
-        {"word_count": counting.count(text, options).word_count} for text in cleaned
-    ]
-    rows, _, _ = counter.analyze_chunk(cleaned, options, include=frozenset())
-    assert rows is None
+    only = counter.analyze_chunk(frames, parse, BulkOptions(include=frozenset({"word_count"})))
+    assert [orjson.loads(line) for line in only.lines.splitlines()][0] == {
+        "index": 0,
+        "source": None,
+        "id": None,
+        "word_count": 3,
+    }
+    assert counter.analyze_chunk(frames, parse, BulkOptions(include=frozenset())).lines == b""

@@ -1,4 +1,6 @@
-"""Incremental parsers: body bytes in, records (or per-record errors) out, in bounded memory.
+"""Incremental parsers: body bytes in, records (or per-record errors) out, in bounded memory;
+and framers (`framer_for`, `framing`), which cut a body into frames of whole records without
+parsing them, for the replicas to parse (`serve_app.core.uploads`).
 
 parser = parser_for(request.headers["content-type"], ParseOptions(text_field="body"))
 async for chunk in request.stream():
@@ -15,7 +17,7 @@ from serve_app.core.records.base import (
     UnsupportedMediaType,
     UploadError,
 )
-from serve_app.core.records.media import parser_for
+from serve_app.core.records.media import framer_for, parser_for
 
 __all__ = [
     "ParseOptions",
@@ -23,5 +25,6 @@ __all__ = [
     "RecordParser",
     "UnsupportedMediaType",
     "UploadError",
+    "framer_for",
     "parser_for",
 ]

@@ -15,7 +15,9 @@ _Row = list[str] | str  # the fields, or what is wrong with the record
 
 
 class CsvParser:
-    def __init__(self, maker: RecordMaker) -> None:
+    def __init__(self, maker: RecordMaker, *, line: int = 1, header: bytes | None = None) -> None:
+        """For a parser that starts mid-file: `line`, the number of the first line fed, and
+        `header`, the file's header record (already read once)."""
         self._maker = maker
         self._limit = maker.options.max_record_bytes
         # The csv module refuses fields over 128 KiB by default; the limit is process-wide.
@@ -32,6 +34,16 @@ class CsvParser:
         self._header: list[str] | None = None
         self._text_column = 0
         self._id_column: int | None = None
+        if header is not None:
+            self._emit([(0, header)], [])
+        self._line = line - 1
+
+    def between_records(self) -> tuple[int, bytes] | None:
+        """Past the header, with no record begun but the partial line held: the number of
+        that line and its bytes. None at any other point."""
+        if self._header is None or self._lines or self._discarding:
+            return None
+        return self._line + 1, bytes(self._head)
 
     @property
     def buffered_bytes(self) -> int:

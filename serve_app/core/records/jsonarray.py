@@ -22,6 +22,8 @@ _INSIDE: Final = re.compile(rb'(?:[^"\[\]{}]++|"(?:[^"\\]++|\\.)*+")*+', re.S)  
 _OBJECT_END: Final = re.compile(rb"\}[ \t\r\n]*+[,\]]")  # a guess, found fast
 _STRING_REST: Final = re.compile(rb'(?:[^"\\]++|\\.)*+', re.S)  # in a string cut by a chunk
 _SPACE: Final = re.compile(rb"[ \t\r\n]*+")
+_OPENS: Final = re.compile(rb"[\[{]*+")
+_CLOSES: Final = re.compile(rb"[\]}]*+")
 _BLANKS: Final = b" \t\r\n"
 _BOM: Final = b"\xef\xbb\xbf"
 _QUOTE, _OPEN_OBJECT, _OPEN_ARRAY, _CLOSE_OBJECT, _CLOSE_ARRAY, _COMMA = b'"{[}],'
@@ -38,7 +40,9 @@ _UNEXPECTED_START: Final = {
 
 
 class JsonParser:
-    def __init__(self, maker: RecordMaker) -> None:
+    def __init__(self, maker: RecordMaker, *, offset: int = 0, in_array: bool = False) -> None:
+        """For a parser that starts mid-document: `offset`, where the first byte fed is in the
+        document, and `in_array`, whether that is just after a ',' in the top-level array."""
         self._maker = maker
         self._limit = maker.options.max_record_bytes
         self._buf = bytearray()
@@ -53,10 +57,36 @@ class JsonParser:
         self._values = 0
         self._guess_from = 0  # upload offset to resume the fast path's search from
         self._tail_tried = -1  # upload offset of the object last tried up to the buffer's end
+        self._offset = self._start = self._guess_from = offset
+        if in_array:
+            self._state = _ARRAY
+            self._depth = 1
+            self._values = 1  # a ',' came before: a value did
 
     @property
     def buffered_bytes(self) -> int:
         return len(self._buf)
+
+    def between_values(self) -> tuple[int, bytes] | None:
+        """Just after a ',' of the top-level array, with nothing of the next value scanned
+        but blanks: where the next value's gap starts in the document, and the bytes held
+        from there on. None at any other point."""
+        if (
+            self._state != _ARRAY
+            or self._depth != 1
+            or self._in_string
+            or self._discarding
+            or self._after_value
+            or not self._values
+            or not self._blank(self._pos)
+        ):
+            return None
+        return self._start, bytes(self._buf[self._start - self._offset :])
+
+    @property
+    def failed(self) -> bool:
+        """A syntax error ended parsing: the rest of the document is not records."""
+        return self._state == _FAILED
 
     def feed(self, data: bytes) -> list[Record]:
         out: list[Record] = []
@@ -116,9 +146,14 @@ class JsonParser:
                 if c == _QUOTE:
                     self._in_string = True
                 elif c == _OPEN_OBJECT or c == _OPEN_ARRAY:
-                    depth += 1
+                    # A run of brackets in one regex step: deep nesting costs C time per byte.
+                    run = _match_end(_OPENS, buf, pos)
+                    depth += 1 + run - pos
+                    pos = run
                 else:
-                    depth -= 1
+                    run = min(_match_end(_CLOSES, buf, pos) - pos, depth - base - 1)
+                    depth -= 1 + run
+                    pos += run
                     if depth == base:
                         self._value(pos, out)
                         if self._state != _ARRAY:

@@ -57,5 +57,6 @@ def test_the_public_api() -> None:
         "RecordParser",
         "UnsupportedMediaType",
         "UploadError",
+        "framer_for",
         "parser_for",
     }
