@@ -17,6 +17,7 @@ Serve runs in front (a test client), so the app behaves the same either way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -54,14 +55,20 @@ def start_log_flusher(interval_s: float = 1.0) -> None:
             return
 
         def flush_forever() -> None:
-            serve_logger = logging.getLogger(LOGGER_NAME.rsplit(".", 1)[0])
             while True:
                 time.sleep(interval_s)
-                for handler in list(serve_logger.handlers):
-                    handler.flush()
+                flush_serve_handlers()
 
         _flusher = threading.Thread(target=flush_forever, name="log-flusher", daemon=True)
         _flusher.start()
+
+
+def flush_serve_handlers() -> None:
+    for handler in list(logging.getLogger(LOGGER_NAME.rsplit(".", 1)[0]).handlers):
+        # A stream closed under us (interpreter exit, a test's capture) is no reason to stop
+        # flushing the others, nor to end the flusher thread.
+        with contextlib.suppress(OSError, ValueError):
+            handler.flush()
 
 
 def log_event(event: str, *, level: int = logging.INFO, **fields: Any) -> None:

@@ -154,3 +154,22 @@ def test_json_formatter_writes_one_object_with_every_field(caplog: Keep) -> None
     assert finished["word"] == "物流" and finished["levelname"] == "INFO"
     assert stopped["error_type"] == "ValueError" and stopped["error"] == "bad gzip"
     assert "Traceback" in stopped["exc_text"] and stopped["levelname"] == "ERROR"
+
+
+def test_a_handler_whose_stream_closed_does_not_stop_the_flush() -> None:
+    # Seen at the end of a test run: the flusher thread died on pytest's closed capture.
+    import io
+
+    from serve_app.service.logs import flush_serve_handlers
+
+    serve_logger = logging.getLogger("ray.serve")
+    closed, kept = io.StringIO(), Keep()
+    broken = logging.StreamHandler(closed)
+    serve_logger.addHandler(broken)
+    serve_logger.addHandler(kept)
+    closed.close()
+    try:
+        flush_serve_handlers()  # raised ValueError before
+    finally:
+        serve_logger.removeHandler(broken)
+        serve_logger.removeHandler(kept)
