@@ -251,3 +251,121 @@ class ErrorBody(BaseModel):
         description="The X-Request-ID of the request (also in the response header): the key to "
         "its log lines.",
     )
+
+
+# -- bulk jobs (POST /v1/jobs) -----------------------------------------------------------------
+
+JobState = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
+ResultField = Literal["text", "char_count", "word_count", "unique_words", "word_counts"]
+
+
+class JobRequest(BaseModel):
+    """Files on storage (local paths under the allowed roots, or s3:// URIs) in, shards out."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "inputs": ["/data/reviews/2024-*/*.json"],
+                    "output": "/data/out/reviews-2024",
+                    "options": {"clean": {"urls": "mask"}, "count": {"stopwords": ["en", "zh"]}},
+                },
+                {
+                    "inputs": ["s3://reviews/raw/"],
+                    "output": "s3://reviews/cleaned/run-7",
+                    "output_format": "parquet",
+                    "include": ["text", "word_count"],
+                    "overwrite": True,
+                },
+            ]
+        },
+    )
+
+    inputs: list[str] = Field(
+        min_length=1,
+        description="Absolute paths, directories (their supported files, recursively) or globs "
+        "(`*`, `?`, `[...]` within a name, `**` across directories); local or s3://.",
+    )
+    output: str = Field(description="A directory or s3:// prefix for the shards; empty or new.")
+    format: Literal["auto", "json", "ndjson", "csv", "parquet"] = Field(
+        "auto",
+        description="auto: by extension (.json, .jsonl/.ndjson, .csv, .parquet, each "
+        "optionally .gz).",
+    )
+    text_field: str = "text"
+    id_field: str = "id"
+    options: BatchOptions = Field(default_factory=lambda: BatchOptions())
+    output_format: Literal["ndjson", "parquet"] = "ndjson"
+    include: list[ResultField] | None = Field(
+        None,
+        description="Per-record result fields; null: all, []: none (summary and error rows only).",
+    )
+    top_words: int = Field(10, ge=0, le=10_000)
+    overwrite: bool = Field(
+        False, description="Replace an earlier run's shards, summary.json and _SUCCESS."
+    )
+
+
+class JobProgress(BaseModel):
+    files_total: int
+    files_done: int
+    records: int
+    failed: int
+    bytes: int
+    bytes_total: int
+    elapsed_s: float
+    mb_per_s: float
+    eta_s: float | None
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f2a9c1e7b4d4e0a",
+                    "state": "SUCCEEDED",
+                    "created": 1796201234.5,
+                    "progress": {
+                        "files_total": 2000,
+                        "files_done": 2000,
+                        "records": 2000,
+                        "failed": 0,
+                        "bytes": 551000000,
+                        "bytes_total": 551000000,
+                        "elapsed_s": 41.2,
+                        "mb_per_s": 13.4,
+                        "eta_s": 0.0,
+                    },
+                    "summary": {
+                        "records": 2000,
+                        "ok": 2000,
+                        "failed": 0,
+                        "total_chars": 160000000,
+                        "total_words": 30000000,
+                        "unique_words": 81234,
+                        "top_words": [["the", 812345], ["物流", 40211]],
+                    },
+                    "output": "/data/out/reviews-2024",
+                    "error": None,
+                    "request": {"inputs": ["/data/reviews/2024-*/*.json"], "output": "..."},
+                }
+            ]
+        }
+    )
+
+    id: str
+    state: JobState
+    created: float = Field(description="Unix time of the submission.")
+    progress: JobProgress
+    summary: BatchSummary | None = Field(
+        None, description="When SUCCEEDED: the same object as /v1/batch's summary line."
+    )
+    output: str = Field(description="Where the shards, summary.json and _SUCCESS go.")
+    error: str | None = None
+    request: dict[str, Any] = Field(description="The request as accepted, defaults filled in.")
+
+
+class JobList(BaseModel):
+    jobs: list[Job]

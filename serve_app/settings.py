@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,3 +30,29 @@ class Settings(BaseSettings):
 
     api_keys: str | None = Field(None, description="Comma-separated bearer tokens; None: open.")
     api_keys_file: str | None = Field(None, description="A file with one bearer token per line.")
+
+    # Bulk jobs (POST /v1/jobs): files on storage, processed where they lie by Ray Data.
+    job_roots: str | None = Field(
+        None,
+        description="Colon-separated directories and s3:// prefixes jobs may read and write; "
+        "None: jobs are refused.",
+    )
+    job_state_dir: str = Field(
+        "/tmp/cleanserve/jobs", description="One JSON file per job, on the head node."
+    )
+    job_group_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, description="Input bytes per Ray Data block (files grouped)."
+    )
+    job_worker_cpus: float = Field(
+        0.25, gt=0, description="Logical CPUs each job worker asks Ray for."
+    )
+    job_max_workers: int | None = Field(
+        None, ge=1, description="Workers per job at most; None: the cluster's CPU count."
+    )
+    job_engine: Literal["ray-data", "ray-tasks"] = Field(
+        "ray-tasks", description="What runs a job's groups (README, Bulk jobs: measured)."
+    )
+    job_s3_endpoint: str | None = Field(
+        None, description="An S3-compatible server, http://host:port; None: AWS."
+    )
+    job_s3_region: str | None = None

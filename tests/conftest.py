@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import Service, start_service
+from tests.support import Service, s3_server, start_service
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             log=Path(os.devnull),
         )
         return
-    with start_service(tmp_path_factory.mktemp("service")) as running:
+    tmp = tmp_path_factory.mktemp("service")
+    # Jobs get a directory of their own and an S3 server (moto, a thread of this process).
+    with (
+        s3_server() as endpoint,
+        start_service(
+            tmp, job_root=tmp_path_factory.mktemp("jobs"), s3_endpoint=endpoint
+        ) as running,
+    ):
         yield running
 
 

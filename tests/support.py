@@ -33,12 +33,19 @@ class Service:
     ray_address: str | None
     dashboard_url: str
     log: Path
-    pid: int | None = None  # of `cleanserve up`, the leader of the service's process session
+    job_root: Path | None = None  # a directory jobs may read and write (CLEANSERVE_JOB_ROOTS)
+    sid: int | None = None  # the process session of every process of the service
+    s3_endpoint: str | None = None  # an S3 server whose bucket S3_BUCKET jobs may use
 
 
 @contextlib.contextmanager
 def start_service(
-    tmp: Path, *, env: dict[str, str] | None = None, config: Path | None = None
+    tmp: Path,
+    *,
+    env: dict[str, str] | None = None,
+    config: Path | None = None,
+    job_root: Path | None = None,
+    s3_endpoint: str | None = None,
 ) -> Iterator[Service]:
     """`cleanserve up` on free ports, in a session of its own (serve_app.ops.loadtest.service)."""
     ports = Ports(free_port(), free_port(), free_port(), free_port())
@@ -50,6 +57,8 @@ def start_service(
         "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
         **(env or {}),
     }
+    if job_root is not None:
+        env.update(job_env(job_root, tmp / "job-state", s3_endpoint))
     url = f"http://127.0.0.1:{ports.port}"
     with running(up_command(ports, config), url, log=log, env=env) as proc:
         # /healthz answers a moment before `cleanserve up` prints the cluster's address.
@@ -64,8 +73,61 @@ def start_service(
             ray_address=match.group(1) if match else None,
             dashboard_url=f"http://127.0.0.1:{ports.dashboard_port}",
             log=log,
-            pid=proc.pid,
+            job_root=job_root,
+            s3_endpoint=s3_endpoint,
+            sid=proc.pid,
         )
+
+
+S3_BUCKET = "cleanserve-test"
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def job_env(root: Path, state: Path, s3_endpoint: str | None) -> dict[str, str]:
+    """The service's job settings: `root` (and the test bucket, if an S3 server runs)."""
+    env = {
+        "CLEANSERVE_JOB_ROOTS": str(root),
+        "CLEANSERVE_JOB_STATE_DIR": str(state),
+        # Small groups: a test's few MB make several groups, so several workers and retries.
+        "CLEANSERVE_JOB_GROUP_BYTES": str(512 * 1024),
+    }
+    if s3_endpoint is not None:
+        env["CLEANSERVE_JOB_ROOTS"] += f":s3://{S3_BUCKET}"
+        env["CLEANSERVE_JOB_S3_ENDPOINT"] = s3_endpoint
+        env["CLEANSERVE_JOB_S3_REGION"] = S3_ENV["AWS_DEFAULT_REGION"]
+        env.update(S3_ENV)
+    return env
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 (a thread of this process), with the bucket S3_BUCKET;
+    yields its endpoint."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
+        s3.create_bucket(Bucket=S3_BUCKET)
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": S3_ENV["AWS_DEFAULT_REGION"],
+    }
 
 
 def multipart(files: list[tuple[str, bytes]], boundary: str = "b0undary") -> tuple[bytes, str]:

@@ -33,8 +33,10 @@ import random
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,6 +44,8 @@ import httpx
 import orjson
 import pytest
 
+from loadtests.bench import corpus
+from serve_app.ops.launcher import session_processes
 from tests.clusters import (
     Cluster,
     deploy_config,
@@ -56,6 +60,7 @@ from tests.clusters import (
     wait_running,
     worker_node,
 )
+from tests.support import job_env
 
 pytestmark = pytest.mark.cluster
 
@@ -70,6 +75,8 @@ class TwoNodes:
     worker_url: str  # node B's own HAProxy
     node_ids: dict[str, str]  # "node_a" / "node_b" -> Ray node id
     worker_sid: int  # node B's `ray start` session: end it to kill the node
+    job_root: Path  # CLEANSERVE_JOB_ROOTS on every node
+    job_env: dict[str, str]
 
 
 def spread_over_two_nodes(config: dict[str, Any]) -> None:
@@ -125,13 +132,16 @@ def node_ids(cluster: Cluster) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
     tmp = tmp_path_factory.mktemp("multinode")
+    # Both "nodes" are this machine, so a local directory is storage both can reach.
+    jobs = job_env(tmp / "jobs", tmp / "job-state", None)
+    (tmp / "jobs").mkdir()
     http_port, worker_http_port = unique_port(), unique_port()
     config = deploy_config(tmp, http_port=http_port, edit=spread_over_two_nodes)
     with contextlib.ExitStack() as stack:
         cluster, _ = stack.enter_context(
-            head_node(tmp, num_cpus=2, resources={"node_a": 1}, env=service_env())
+            head_node(tmp, num_cpus=2, resources={"node_a": 1}, env=service_env(**jobs))
         )
-        worker_env = service_env(RAY_SERVE_WORKER_PROXY_HTTP_PORT=str(worker_http_port))
+        worker_env = service_env(RAY_SERVE_WORKER_PROXY_HTTP_PORT=str(worker_http_port), **jobs)
         worker_sid = stack.enter_context(
             worker_node(cluster, "node_b", num_cpus=2, resources={"node_b": 1}, env=worker_env)
         )
@@ -146,6 +156,8 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
             worker_url=f"http://127.0.0.1:{worker_http_port}",
             node_ids=ids,
             worker_sid=worker_sid,
+            job_root=tmp / "jobs",
+            job_env=jobs,
         )
 
 
@@ -264,3 +276,87 @@ def test_a_node_that_dies_mid_batch_loses_no_record(two_nodes: TwoNodes) -> None
     # Each chunk's partial summary is merged exactly once, retried or not.
     assert summary["total_chars"] == sum(r["char_count"] for r in records)
     assert last["nodes"].get(two_nodes.node_ids["node_a"], 0) > 0
+
+
+NODE_C = """
+import sys, time
+import ray
+ray.init(address=sys.argv[1], log_to_driver=False)
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    if any(n["Alive"] and "node_c" in n["Resources"] for n in ray.nodes()):
+        time.sleep(3)  # and for the other raylets' resource view to have it
+        print("joined")
+        break
+    time.sleep(0.5)
+"""
+
+
+def job_workers_on(sid: int) -> list[int]:
+    pids = []
+    for proc in session_processes(sid):
+        with contextlib.suppress(Exception):
+            title = " ".join(proc.cmdline())
+            if "_group_task" in title or "FileGroupWorker" in title:
+                pids.append(proc.pid)
+    return pids
+
+
+def test_a_node_that_dies_mid_job_loses_no_record(two_nodes: TwoNodes) -> None:
+    """Node B is gone by now (the batch test above): node C joins for this job, then dies."""
+    with contextlib.ExitStack() as node_c:
+        node_c_sid = node_c.enter_context(
+            worker_node(
+                two_nodes.cluster,
+                "node_c",
+                num_cpus=2,
+                resources={"node_c": 1},
+                env=service_env(
+                    RAY_SERVE_WORKER_PROXY_HTTP_PORT=str(unique_port()), **two_nodes.job_env
+                ),
+            )
+        )
+        # Jobs spill onto a node only once every raylet knows it: wait for node C in the view.
+        joined = run_cli(
+            two_nodes.cluster, sys.executable, "-c", NODE_C, two_nodes.cluster.gcs_address
+        )
+        assert joined.returncode == 0 and "joined" in joined.stdout, joined.stderr[-2000:]
+        data = corpus.write(corpus.CorpusSpec(files=120, seed=3), two_nodes.job_root / "in")
+        out = two_nodes.job_root / "out"
+        seed_mode = {"clean": {"preset": "minimal"}, "count": {"tokenizer": "whitespace"}}
+        with httpx.Client(base_url=two_nodes.url, timeout=60) as client:
+            response = client.post(
+                "/v1/jobs",
+                json={
+                    "inputs": [str(data.directory)],
+                    "output": str(out),
+                    "options": seed_mode,
+                    "include": ["char_count"],
+                },
+            )
+            assert response.status_code == 202, response.text
+            job_id = response.json()["id"]
+            deadline = time.monotonic() + 180
+            while not job_workers_on(node_c_sid):
+                job = client.get(f"/v1/jobs/{job_id}").json()
+                assert job["state"] in ("PENDING", "RUNNING"), f"no work on node C: {job}"
+                assert time.monotonic() < deadline, "no job worker ever ran on node C"
+                time.sleep(0.1)
+            node_c.close()  # ends node C's session: every process of the node
+            while (job := client.get(f"/v1/jobs/{job_id}").json())["state"] in (
+                "PENDING",
+                "RUNNING",
+            ):
+                assert time.monotonic() < deadline + 300, job
+                time.sleep(0.5)
+        assert job["state"] == "SUCCEEDED", f"{job}\n{diagnostics(two_nodes.cluster)}"
+        rows = [
+            orjson.loads(line)
+            for shard in sorted(out.glob("part-*.ndjson"))
+            for line in shard.read_bytes().splitlines()
+        ]
+        assert sorted((r["source"], r["index"]) for r in rows) == sorted(
+            (str(p), 0) for p in data.paths
+        )
+        assert job["summary"]["records"] == len(data.paths) and job["summary"]["failed"] == 0
+        assert job["summary"]["total_chars"] == sum(r["char_count"] for r in rows)

@@ -35,6 +35,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--skip-bulk", action="store_true")
     parser.add_argument("--memory", action="store_true", help="also the 100 MB / 1 GB uploads")
     parser.add_argument("--profile", action="store_true", help="py-spy the replicas (extra runs)")
+    parser.add_argument(
+        "--jobs",
+        action="store_true",
+        help="bulk jobs (/v1/jobs) vs the seed scripts, the core and /v1/batch: "
+        "loadtests/bench/jobs.py (default 2,000 files; quick 100)",
+    )
+    parser.add_argument("--job-engine", choices=("ray-data", "ray-tasks"), help="--jobs only")
 
     load = parser.add_argument_group("real time")
     load.add_argument("--duration", type=int, help="seconds per point (default 10; quick 3)")
@@ -69,6 +76,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.duration = args.duration or (3 if args.quick else 10)
     args.warmup = args.warmup or (1 if args.quick else 3)
+    if args.jobs:
+        args.files = args.files or (100 if args.quick else 2000)
     args.files = args.files or (30 if args.quick else 200)
     args.repeat = args.repeat or (1 if args.quick else 3)
     return args
@@ -125,6 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_start = procs.load_average()
     print(f"command: {command}\nresults: {out}\nload average at start: {load_start}", flush=True)
 
+    if args.jobs:
+        from loadtests.bench import jobs
+
+        with sigterm_as_exit():
+            return jobs.run(args, out, command)
     bench = Bench(args, out)
     with sigterm_as_exit(), tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         try:

@@ -38,6 +38,8 @@ def _up(args: argparse.Namespace) -> int:
         haproxy_metrics_port=args.haproxy_metrics_port,
         haproxy_stats_port=args.haproxy_stats_port,
         num_cpus=args.num_cpus,
+        # Every replica and job actor reads its settings from the environment Ray starts with.
+        env={"CLEANSERVE_JOB_ROOTS": args.job_roots} if args.job_roots else {},
     )
 
     def ready(url: str) -> None:
@@ -147,6 +149,12 @@ def _batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job(args: argparse.Namespace) -> int:
+    from serve_app.ops.job_cli import run
+
+    return run(args)
+
+
 def _manifest(args: argparse.Namespace) -> int:
     from serve_app.ops.manifest import RAYSERVICE_PATH, render, render_serve_config, stale_diff
 
@@ -212,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="HAProxy's stats page (default: 8404)",
     )
     up.add_argument("--num-cpus", type=int, default=None, help="CPUs for Ray (default: all)")
+    up.add_argument(
+        "--job-roots",
+        default=os.environ.get("CLEANSERVE_JOB_ROOTS"),
+        help="colon-separated directories and s3:// prefixes jobs may use (CLEANSERVE_JOB_ROOTS)",
+    )
     up.set_defaults(run=_up)
 
     batch = commands.add_parser(
@@ -246,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
         "prefer the variable: a command line is visible to other users)",
     )
     batch.set_defaults(run=_batch)
+
+    job = commands.add_parser("job", help="bulk jobs on files where they lie, on the whole cluster")
+    from serve_app.ops.job_cli import add_arguments as add_job_arguments
+
+    add_job_arguments(job)
+    job.set_defaults(run=_job)
 
     manifest = commands.add_parser(
         "manifest", help="generate deploy/rayservice.yaml (KubeRay) from serve_config.yaml"

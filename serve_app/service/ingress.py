@@ -45,6 +45,8 @@ from serve_app.schemas import (
 )
 from serve_app.service.batch_stream import BatchLimits, UploadTooLarge, stream_batch
 from serve_app.service.guards import OPEN_PATHS, BearerAuth, BodyLimit, GuardConfig
+from serve_app.service.jobs_api import registry as job_registry
+from serve_app.service.jobs_api import router as jobs_router
 from serve_app.service.logs import (
     RequestLog,
     error_body,
@@ -144,6 +146,7 @@ api.add_middleware(BodyLimit, config=guard_config, exempt=frozenset({"/v1/batch"
 api.add_middleware(BearerAuth, config=guard_config)
 # Outermost, so it times and logs what the guards answer too.
 api.add_middleware(RequestLog, observe=route_latency.observe, quiet_paths=PROBES)
+api.include_router(jobs_router)
 
 
 def openapi_document(*, secured: bool) -> dict[str, Any]:
@@ -315,6 +318,7 @@ class Ingress:
         guard_config.configure(self._settings)
         route_latency.start(served_paths())
         start_log_flusher()
+        job_registry.configure(settings)
         batching = {
             "max_batch": self._settings.realtime_max_batch,
             "max_in_flight": self._settings.realtime_max_in_flight,

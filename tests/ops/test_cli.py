@@ -25,10 +25,20 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
     return dict(group.choices)
 
 
+def without_help(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+    missing = []
+    for action in parser._actions:
+        if not action.help:
+            missing.append(f"{prefix} {'/'.join(action.option_strings) or action.dest}")
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += without_help(sub, f"{prefix} {name}")
+    return missing
+
+
 @pytest.mark.parametrize("name", sorted(subcommands()))
 def test_every_option_has_help_text(name: str) -> None:
-    for action in subcommands()[name]._actions:
-        assert action.help, f"cleanserve {name} {'/'.join(action.option_strings) or action.dest}"
+    assert without_help(subcommands()[name], f"cleanserve {name}") == []
 
 
 def test_batch_help_lists_the_exit_codes() -> None:

@@ -218,7 +218,7 @@ def test_sigterm_to_cleanserve_up_under_load_and_during_a_batch_stream(
     serve_admin.wait_until(
         lambda: serve_admin.healthy(stoppable.url), timeout_s=180, what="the application back"
     )
-    up = stoppable.pid
+    up = stoppable.sid
     assert up is not None
     with BackgroundLoad(stoppable.url, concurrency=CONCURRENCY) as load:
         with SlowBatch(stoppable.url) as batch:

@@ -29,12 +29,12 @@ def test_a_process_that_comes_or_goes_is_no_slope_of_its_own() -> None:
 
 @pytest.mark.loadtest
 def test_a_one_minute_soak_has_no_failed_request(service: Service, tmp_path: Path) -> None:
-    if service.pid is None:
+    if service.sid is None:
         pytest.skip("a service started elsewhere: its processes are not known here")
     results = tmp_path / "soak"
     cmd = [
         sys.executable, "-m", "serve_app.ops.loadtest.soak",
-        "--url", service.url, "--service-pid", str(service.pid),
+        "--url", service.url, "--service-pid", str(service.sid),
         "--dashboard-url", service.dashboard_url,
         "--minutes", "1", "--probe-s", "15", "--sample-s", "2", "--bulk-mb", "0.5",
         "--results", str(results),

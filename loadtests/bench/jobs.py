@@ -1,0 +1,388 @@
+"""`python -m loadtests.bench --jobs`: bulk jobs (/v1/jobs) against the seed's scripts, the core
+pipeline and /v1/batch, on one generated corpus, ratios from the same run.
+
+Every row: seconds, MB/s, MB per CPU-second (CPU of every process involved: the script and
+the Ray it started, or every process of the service's session plus the client), ratios to the
+baselines. Job rows also split the service's CPU into the workers' (the groups' work) and the
+rest (the job's driver, Ray and Serve): that rest is the serial fraction s, and Amdahl's law
+projects the speed-up on N CPUs as 1 / (s + (1 - s) / N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from loadtests.bench import bulk, corpus, procs
+from loadtests.bench.targets import Target, ratio
+from serve_app.ops.job_client import JobClient
+from serve_app.ops.loadtest.service import Ports, running, tail, up_command
+
+SEED = bulk.SEED_OPTIONS
+WORKER_MARKERS = ("FileGroupWorker", "_group_task")
+JOB_ROWS = {
+    "job-seed-summary": ("seed", []),
+    "job-seed": ("seed", None),
+    "job-standard": ("standard", None),
+}
+AMDAHL_CPUS = (16, 64)
+COORDINATION_MAX = 0.05
+
+
+def is_worker(label: str) -> bool:
+    return any(marker in label for marker in WORKER_MARKERS)
+
+
+class CpuTracker:
+    """CPU seconds per process of a session over an interval, sampled every 0.2 s in a thread,
+    each process named by the first worker title it showed: a task worker is `ray::IDLE`
+    between tasks and a Ray Data actor is gone by the end, so one snapshot at each end (as
+    procs.CpuSplit takes) would miss or misname them."""
+
+    def __init__(self, sid: int) -> None:
+        self.sid = sid
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.names: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self, *, start: bool = False) -> None:
+        for proc in procs.session_processes(self.sid):
+            with contextlib.suppress(Exception):
+                times = proc.cpu_times()
+                cpu = times.user + times.system
+                name = procs.label(proc)
+                self.first.setdefault(proc.pid, cpu if start else 0.0)
+                self.last[proc.pid] = cpu
+                if proc.pid not in self.names or (
+                    is_worker(name) and not is_worker(self.names[proc.pid])
+                ):
+                    self.names[proc.pid] = name
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            self.sample()
+
+    def __enter__(self) -> CpuTracker:
+        self.sample(start=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def seconds(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid, cpu in self.last.items():
+            name = self.names[pid]
+            out[name] = out.get(name, 0.0) + cpu - self.first[pid]
+        return {name: round(value, 3) for name, value in sorted(out.items(), key=lambda i: -i[1])}
+
+
+def amdahl(serial: float | None, cpus: int) -> float | None:
+    if serial is None:
+        return None
+    return 1.0 / (serial + (1.0 - serial) / cpus)
+
+
+@contextlib.contextmanager
+def job_service(
+    args: argparse.Namespace, out: Path, roots: Sequence[Path]
+) -> Iterator[tuple[str, int]]:
+    ports = Ports(
+        args.port, args.dashboard_port, args.haproxy_metrics_port, args.haproxy_stats_port
+    )
+    env = {
+        "CLEANSERVE_JOB_ROOTS": ":".join(str(r) for r in roots),
+        "CLEANSERVE_JOB_STATE_DIR": str(out / "job-state"),
+    }
+    if args.job_engine:
+        env["CLEANSERVE_JOB_ENGINE"] = args.job_engine
+    url = f"http://127.0.0.1:{ports.port}"
+    with running(up_command(ports), url, log=out / "service.log", env=env) as proc:
+        yield url, proc.pid
+
+
+def service_job(
+    data: corpus.Corpus, outdir: Path, *, url: str, sid: int, name: str
+) -> bulk.BulkRun:
+    mode, include = JOB_ROWS[name]
+    target = outdir / f"{name}-{time.monotonic_ns()}"
+    with (
+        procs.RssSampler(sid) as rss,
+        CpuTracker(sid) as cpu,
+        JobClient(url, timeout_s=300) as client,
+    ):
+        started = time.perf_counter()
+        job = client.submit(
+            [str(data.directory)],
+            str(target),
+            options=bulk.MODE_OPTIONS[mode],
+            include=include,
+        )
+        job = client.wait(job["id"], poll_s=0.2)
+        wall = time.perf_counter() - started
+    seconds = cpu.seconds()
+    if job["state"] != "SUCCEEDED":
+        raise bulk.BulkError(f"{name}: {job['state']}: {job.get('error')}")
+    workers = sum(v for k, v in seconds.items() if is_worker(k))
+    total = sum(seconds.values())
+    shutil.rmtree(target, ignore_errors=True)
+    return bulk.BulkRun(
+        name=name,
+        label=f"/v1/jobs ({mode}{', summary only' if include == [] else ', every row'})",
+        mode=mode,
+        seconds=wall,
+        wall_s=wall,
+        input_bytes=data.total_bytes,
+        peak_rss_bytes=rss.peak_bytes,
+        rss_note="sum over the service's session, sampled every 0.2 s",
+        cpu_s=total,
+        summary=job["summary"],
+        extra={
+            "service_cpu_s": seconds,
+            "worker_cpu_s": workers,
+            "coordination_share": 1 - workers / total if total else None,
+            "peak_split_bytes": rss.peak_split,
+            "progress": job["progress"],
+        },
+    )
+
+
+def engines(data: corpus.Corpus, workdir: Path, mode: str) -> list[dict[str, Any]]:
+    """The same work unit under Ray Data and plain Ray tasks, in a Ray of their own."""
+    cmd = [
+        sys.executable, "-m", "loadtests.bench.job_engines", data.pattern,
+        str(workdir / "engines"), "--mode", mode,
+    ]  # fmt: skip
+    measured = procs.run_measured(cmd, log=workdir / "engines.log", env=bulk.SEED_RAY_ENV)
+    if measured.returncode != 0:
+        raise bulk.BulkError(
+            f"job_engines exited {measured.returncode}:\n{tail(workdir / 'engines.log')}"
+        )
+    rows = []
+    for line in measured.stdout.splitlines():
+        if line.startswith("{"):
+            result = json.loads(line)
+            seconds = result["elapsed_s"]
+            rows.append(
+                {
+                    "name": f"engine-{result['engine']}-{mode}",
+                    "seconds": seconds,
+                    "mb_per_s": data.total_bytes / 1e6 / seconds,
+                    "summary": {k: result[k] for k in ("total_chars", "unique_words", "top_words")},
+                }
+            )
+    return rows
+
+
+def targets(runs: Mapping[str, Mapping[str, Any]]) -> list[Target]:
+    def speed(name: str) -> float | None:
+        run = runs.get(name)
+        return None if run is None else run["mb_per_s"]
+
+    shares = [
+        run["extra"]["coordination_share"]
+        for name, run in runs.items()
+        if name.startswith("job-") and run["extra"].get("coordination_share") is not None
+    ]
+    return [
+        Target("job_seed_vs_seed_single", "job, seed mode vs the seed script (MB/s)",
+               ratio(speed("job-seed"), speed("seed-single")), 1.3),
+        Target("job_seed_vs_seed_ray", "job, seed mode vs the seed's ray.remote script (MB/s)",
+               ratio(speed("job-seed"), speed("seed-ray")), 2.0),
+        Target("job_standard_vs_core", "job, standard mode vs the core in one process (MB/s)",
+               ratio(speed("job-standard"), speed("core-standard")), 1.6),
+        Target("job_coordination", "driver and coordination share of all CPU seconds (worst job)",
+               max(shares) if shares else None, COORDINATION_MAX, higher_is_better=False, unit=""),
+    ]  # fmt: skip
+
+
+def memory_runs(
+    args: argparse.Namespace, tmp: Path, url: str, sid: int, sizes: Sequence[int]
+) -> list[dict[str, Any]]:
+    """A seed-mode, summary-only job over corpora of each size: the peak RSS of every process."""
+    out = []
+    for size in sizes:
+        files = max(1, size // 275_000)  # the corpus's mean file size
+        data = corpus.write(corpus.CorpusSpec(files=files, seed=args.seed), tmp / f"memory-{size}")
+        peaks: dict[int, tuple[str, int]] = {}
+        with procs.RssSampler(sid) as rss, JobClient(url, timeout_s=300) as client:
+            job = client.submit(
+                [str(data.directory)], str(tmp / f"memory-out-{size}"), options=SEED, include=[]
+            )
+            while True:
+                for proc in procs.session_processes(sid):
+                    with contextlib.suppress(Exception):
+                        now = proc.memory_info().rss
+                        if now > peaks.get(proc.pid, ("", 0))[1]:
+                            peaks[proc.pid] = (procs.label(proc), now)
+                job = client.status(job["id"])
+                if job["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                    break
+                time.sleep(0.2)
+        largest = max(peaks.values(), key=lambda item: item[1])
+        out.append(
+            {
+                "bytes": data.total_bytes,
+                "state": job["state"],
+                "seconds": job["progress"]["elapsed_s"],
+                "session_peak_bytes": rss.peak_bytes,
+                "largest_process": largest[0],
+                "largest_process_peak_bytes": largest[1],
+            }
+        )
+        shutil.rmtree(data.directory, ignore_errors=True)
+        print(
+            f"  {data.total_bytes / 1e6:8,.0f} MB  {job['state']}  largest process {largest[0]} "
+            f"{largest[1] / 2**20:,.0f} MiB, session {rss.peak_bytes / 2**20:,.0f} MiB",
+            flush=True,
+        )
+    return out
+
+
+def report(results: Mapping[str, Any], checks: Sequence[Target]) -> str:
+    runs = results["runs"]
+    base = {name: runs.get(name, {}).get("mb_per_s") for name in ("seed-single", "seed-ray")}
+    lines = [
+        "# Bulk jobs benchmark",
+        "",
+        f"`{results['command']}`, {results['corpus']['files']:,} files, "
+        f"{results['corpus']['bytes'] / 1e6:,.1f} MB; load average {results['loadavg']}.",
+        "",
+        "| run | s | MB/s | MB/CPU-s | x seed | x seed-ray | x core | coord. share "
+        "| 16 CPUs | 64 CPUs |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, run in runs.items():
+        share = run.get("extra", {}).get("coordination_share")
+        core = runs.get(f"core-{run.get('mode')}", {}).get("mb_per_s")
+
+        def fmt(value: float | None, spec: str = "{:.2f}") -> str:
+            return "–" if value is None else spec.format(value)
+
+        speed = run["mb_per_s"]
+        cells = [
+            name,
+            fmt(run["seconds"]),
+            fmt(speed),
+            fmt(run.get("mb_per_cpu_s")),
+            fmt(ratio(speed, base["seed-single"]), "{:.2f}x"),
+            fmt(ratio(speed, base["seed-ray"]), "{:.2f}x"),
+            fmt(ratio(speed, core), "{:.2f}x"),
+            fmt(share, "{:.1%}"),
+            *(fmt(amdahl(share, n), "{:.1f}x") for n in AMDAHL_CPUS),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "| target | measured | threshold | status |", "| --- | ---: | ---: | --- |"]
+    for target in checks:
+        shown = "–" if target.measured is None else f"{target.measured:.3f}{target.unit}"
+        verdict = {"PASS": "met", "MISS": "not met"}.get(target.status, "n/a")
+        lines.append(
+            f"| {target.description} | {shown} | {target.threshold}{target.unit} | {verdict} |"
+        )
+    if memory := results.get("memory"):
+        lines += [
+            "",
+            "| corpus MB | state | s | largest process | its peak MiB | session peak MiB |",
+            "| ---: | --- | ---: | --- | ---: | ---: |",
+        ]
+        for m in memory:
+            peak = m["largest_process_peak_bytes"] / 2**20
+            lines.append(
+                f"| {m['bytes'] / 1e6:,.0f} | {m['state']} | {m['seconds']:.1f} | "
+                f"{m['largest_process']} | {peak:,.0f} | {m['session_peak_bytes'] / 2**20:,.0f} |"
+            )
+    if notes := results.get("notes"):
+        lines += ["", *(f"- {note}" for note in notes)]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace, out: Path, command: str) -> int:
+    from loadtests.bench.memory import parse_sizes
+
+    tmp = Path(os.path.realpath(out)) / "jobs-tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    data = corpus.write(
+        corpus.CorpusSpec(files=args.files, seed=args.seed), args.corpus or tmp / "corpus"
+    )
+    print(f"corpus: {len(data.paths)} files, {data.total_bytes / 1e6:.1f} MB", flush=True)
+    runs: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+
+    def keep(make: Callable[[], bulk.BulkRun], name: str) -> None:
+        """A row that fails is noted and the run goes on: the other rows still count."""
+        try:
+            run = make()
+        except Exception as exc:  # noted in the report, with what failed
+            traceback.print_exc()
+            notes.append(f"{name} failed: {exc!r}"[:500])
+            return
+        runs[run.name] = run.to_dict()
+        print(
+            f"  {run.name:<20} {run.seconds:8.2f} s {run.mb_per_s:8.2f} MB/s "
+            f"{(run.mb_per_cpu_s or 0):6.2f} MB/CPU-s",
+            flush=True,
+        )
+
+    keep(lambda: bulk.seed_single(data, out), "seed-single")
+    keep(lambda: bulk.seed_ray(data, out), "seed-ray")
+    keep(lambda: bulk.core(data, out, "seed"), "core-seed")
+    keep(lambda: bulk.core(data, out, "standard"), "core-standard")
+    try:
+        engine_rows = engines(data, out, "seed")
+    except bulk.BulkError as exc:
+        notes.append(f"engines failed: {exc!r}"[:500])
+        engine_rows = []
+    for row in engine_rows:
+        print(
+            f"  {row['name']:<20} {row['seconds']:8.2f} s {row['mb_per_s']:8.2f} MB/s", flush=True
+        )
+    memory = None
+    roots = [tmp, Path(os.path.realpath(data.directory))]
+    with job_service(args, out, roots) as (url, sid):
+        for name in JOB_ROWS:
+            keep(functools.partial(service_job, data, tmp, url=url, sid=sid, name=name), name)
+        for mode in ("seed", "standard"):
+            batch = functools.partial(
+                bulk.service_batch, data, out, url=url, service_sid=sid, mode=mode
+            )
+            keep(batch, f"batch-{mode}")
+        if args.memory:
+            try:
+                memory = memory_runs(args, tmp, url, sid, parse_sizes(args.memory_sizes))
+            except Exception as exc:  # noted in the report
+                traceback.print_exc()
+                notes.append(f"memory failed: {exc!r}"[:500])
+    results = {
+        "command": command,
+        "corpus": {"files": len(data.paths), "bytes": data.total_bytes, "seed": args.seed},
+        "loadavg": procs.load_average(),
+        "runs": runs,
+        "engines": engine_rows,
+        "memory": memory,
+        "notes": notes,
+    }
+    checks = targets(runs)
+    results["targets"] = [t.to_dict() for t in checks]
+    text = report(results, checks)
+    (out / "jobs.md").write_text(text, encoding="utf-8")
+    (out / "jobs.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    print("\n" + text)
+    if args.corpus is None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0

@@ -1,0 +1,438 @@
+"""Bulk jobs: files where they lie -> groups of ~16 MB -> `FileGroupWorker` (reads, parses,
+cleans, counts and writes its own shard) -> one small row per group -> the driver merges the
+partial summaries -> `summary.json`, then `_SUCCESS`.
+
+The groups run as plain Ray tasks (`engine="ray-tasks"`, the default) or in a Ray Data pipeline
+(`"ray-data"`: `from_items(groups) -> map_batches(FileGroupWorker, batch_size=1)` on a fixed
+actor pool): the same work unit either way; which is faster is measured by
+`loadtests.bench.job_engines` (README, "Bulk").
+
+Only paths travel through Ray: a worker reads its files itself and writes its shard itself, so
+no record and no file byte passes through the object store or the driver. A shard's name comes
+from its group's number and is written whole or not at all (`storage.AtomicOutput`), so a
+group run twice (its worker died, Ray Data ran it again) leaves one shard, and its summary is
+merged once: the driver only sees the row of the attempt that finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import itertools
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from serve_app.core import counting
+from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
+from serve_app.core.records.base import ParseOptions, Record, RecordMaker, UploadError
+from serve_app.core.records.formats import Format, file_parser, format_parser
+from serve_app.core.records.gzipped import GzipParser
+from serve_app.core.summary import Summary
+from serve_app.service.storage import InputFile, Storage, StorageConfig, atomic_output, is_uri
+
+READ_BYTES: Final = 1 << 20
+# Records analyzed (and rows written) at a time: bounds a worker's memory whatever a file's size.
+SLICE_BYTES: Final = 4 << 20
+SUCCESS: Final = "_SUCCESS"
+SUMMARY: Final = "summary.json"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """Everything a job's workers need; plain data, pickled once per worker."""
+
+    id: str
+    files: tuple[InputFile, ...]
+    output: str  # normal form (storage.check)
+    storage: StorageConfig
+    parse: ParseOptions = ParseOptions()
+    options: BulkOptions = BulkOptions()
+    format: str = "auto"  # "auto" (by extension) or one of ndjson/json/csv/parquet
+    output_format: str = "ndjson"
+    top_words: int = 10
+    group_bytes: int = 16 << 20
+    worker_cpus: float = 0.25
+    max_workers: int = 2
+    engine: str = "ray-tasks"  # or "ray-data": the same work unit in a Ray Data pipeline
+
+
+@dataclass(slots=True)
+class GroupResult:
+    group: int
+    shard: str  # "" when the group had no row to write (summary only, no error)
+    files: int
+    records: int
+    failed: int
+    bytes: int
+    summary: Summary = field(default_factory=Summary)
+
+
+def plan_groups(files: Sequence[InputFile], target_bytes: int) -> list[list[InputFile]]:
+    """Consecutive files in groups of about `target_bytes` (a larger file is a group alone):
+    one Ray Data block each, so a task's fixed cost is paid per ~16 MB, not per file."""
+    groups: list[list[InputFile]] = []
+    current: list[InputFile] = []
+    size = 0
+    for item in files:
+        if current and size + item.size > target_bytes:
+            groups.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item.size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def shard_name(group: int, output_format: str) -> str:
+    return f"part-{group:05d}.{'parquet' if output_format == 'parquet' else 'ndjson'}"
+
+
+# -- reading a file ----------------------------------------------------------------------------
+
+
+def _parser(uri: str, kind: str, maker: RecordMaker) -> Any:
+    if kind == "auto":
+        return file_parser(uri, maker)
+    parser = format_parser(_FORMATS[kind], maker)
+    if uri.lower().endswith(".gz"):
+        return GzipParser(parser, maker.options.max_decompressed_bytes)
+    return parser
+
+
+_FORMATS: Final[dict[str, Format]] = {"ndjson": "ndjson", "json": "json", "csv": "csv"}
+
+
+def is_parquet(uri: str, kind: str) -> bool:
+    return kind == "parquet" or (kind == "auto" and uri.lower().endswith(".parquet"))
+
+
+def file_records(stream: Any, uri: str, kind: str, options: ParseOptions) -> Iterator[Record]:
+    """A file's records, read in pieces; `index` counts within the file, `source` is its URI.
+    A file that cannot be read on (bad gzip, no text column) ends with one error record."""
+    maker = RecordMaker(options, source=uri)
+    if is_parquet(uri, kind):
+        yield from _parquet_records(stream, maker, options)
+        return
+    parser = _parser(uri, kind, maker)
+    try:
+        while piece := stream.read(READ_BYTES):
+            yield from parser.feed(piece)
+        yield from parser.close()
+    except UploadError as exc:
+        yield maker.error(f"file: {exc}", 0)
+
+
+def _parquet_records(stream: Any, maker: RecordMaker, options: ParseOptions) -> Iterator[Record]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(stream.read()))
+    except Exception as exc:  # pyarrow says what is wrong; the job goes on
+        yield maker.error(f"file: not a readable Parquet file: {exc}", 0)
+        return
+    if options.text_field not in table.column_names:
+        yield maker.error(f'file: no column "{options.text_field}"', 0)
+        return
+    texts = table.column(options.text_field).to_pylist()
+    has_id = options.id_field in table.column_names
+    ids = table.column(options.id_field).to_pylist() if has_id else [None] * len(texts)
+    for text, ident in zip(texts, ids, strict=True):
+        size = len(text.encode()) if isinstance(text, str) else 0
+        yield maker.valid({options.text_field: text, options.id_field: ident}, size) or (
+            maker.invalid({options.text_field: text, options.id_field: ident}, size, "row")
+        )
+
+
+# -- writing a shard ---------------------------------------------------------------------------
+
+
+def parquet_table(rows: list[dict[str, Any]], include: frozenset[str] | None) -> Any:
+    """Rows as an Arrow table with one fixed schema: `id` as JSON text (ids may be numbers or
+    strings; a column has one type), `word_counts` as map<string, int64>."""
+    import pyarrow as pa
+
+    fields = [("index", pa.int64()), ("source", pa.string()), ("id", pa.string())]
+    result = [
+        ("text", pa.string()),
+        ("char_count", pa.int64()),
+        ("word_count", pa.int64()),
+        ("unique_words", pa.int64()),
+        ("word_counts", pa.map_(pa.string(), pa.int64())),
+    ]
+    fields += [(name, kind) for name, kind in result if include is None or name in include]
+    fields.append(("error", pa.string()))
+    columns: dict[str, list[Any]] = {name: [] for name, _ in fields}
+    for row in rows:
+        for name, _ in fields:
+            value = row.get(name)
+            if name == "id" and value is not None:
+                value = orjson.dumps(value).decode()
+            elif name == "word_counts" and value is not None:
+                value = list(value.items())
+            columns[name].append(value)
+    schema = pa.schema(fields)
+    return pa.table(columns, schema=schema)
+
+
+class ShardWriter:
+    """Rows of one group into `part-NNNNN.*`, opened on the first row."""
+
+    def __init__(self, storage: Storage, spec: JobSpec, group: int) -> None:
+        self._storage = storage
+        self._spec = spec
+        self.name = shard_name(group, spec.output_format)
+        self._out: Any = None
+        self._parquet: Any = None
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self._out is None:
+            fs, base = self._storage.filesystem(self._spec.output)
+            path = f"{base.rstrip('/')}/{self.name}"
+            self._out = atomic_output(fs, path, local=not is_uri(self._spec.output))
+            self._out.__enter__()
+        if self._spec.output_format == "parquet":
+            import pyarrow.parquet as pq
+
+            table = parquet_table(rows, self._spec.options.include)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._out.stream, table.schema)
+            self._parquet.write_table(table)
+        else:
+            self._out.stream.write(to_ndjson(rows))
+
+    def close(self, failed: BaseException | None = None) -> str:
+        if self._out is None:
+            return ""
+        if self._parquet is not None:
+            self._parquet.close()
+        if failed is None:
+            self._out.__exit__(None, None, None)
+        else:
+            self._out.__exit__(type(failed), failed, failed.__traceback__)
+        return self.name
+
+
+# -- the worker --------------------------------------------------------------------------------
+
+
+def process_group(
+    storage: Storage, spec: JobSpec, group: int, files: Sequence[InputFile]
+) -> GroupResult:
+    result = GroupResult(group=group, shard="", files=len(files), records=0, failed=0, bytes=0)
+    writer = ShardWriter(storage, spec, group)
+    try:
+        for item in files:
+            fs, path = storage.filesystem(item.uri)
+            pending: list[Record] = []
+            pending_bytes = 0
+            try:
+                # compression=None: our parsers inflate .gz themselves, within their limits.
+                stream = fs.open_input_stream(path, compression=None)
+            except OSError as exc:  # gone or unreadable since it was listed: an error row
+                pending.append(RecordMaker(spec.parse, source=item.uri).error(f"file: {exc}", 0))
+            else:
+                with stream:
+                    for record in file_records(stream, item.uri, spec.format, spec.parse):
+                        pending.append(record)
+                        pending_bytes += record.size
+                        if pending_bytes >= SLICE_BYTES:
+                            _analyze(pending, spec, writer, result)
+                            pending, pending_bytes = [], 0
+            _analyze(pending, spec, writer, result)
+            result.bytes += item.size
+    except BaseException as exc:
+        writer.close(exc)
+        raise
+    result.shard = writer.close()
+    return result
+
+
+def _analyze(records: list[Record], spec: JobSpec, writer: ShardWriter, out: GroupResult) -> None:
+    if not records:
+        return
+    analysis = analyze_records(records, spec.options)
+    writer.write(analysis.rows)
+    out.summary.merge(analysis.summary)
+    out.records += analysis.summary.records
+    out.failed += analysis.summary.failed
+
+
+class FileGroupWorker:
+    """The Ray Data UDF: one group (a batch of one row) in, one small row out."""
+
+    def __init__(self, spec: JobSpec) -> None:
+        self._spec = spec
+        self._storage = Storage(spec.storage)
+        if spec.options.count.tokenizer == "auto":
+            counting.warm_up()  # the dictionaries load once per worker, as in a replica
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {key: [] for key in ROW_KEYS}
+        for group, files in zip(batch["group"], batch["files"], strict=True):
+            items = [InputFile(uri, int(size)) for uri, size in orjson.loads(files)]
+            result = process_group(self._storage, self._spec, int(group), items)
+            for key in ROW_KEYS[:-1]:
+                out[key].append(getattr(result, key))
+            out["summary"].append(orjson.dumps(result.summary.to_state()).decode())
+        return out
+
+
+ROW_KEYS: Final = ("group", "shard", "files", "records", "failed", "bytes", "summary")
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Progress:
+    files_total: int
+    bytes_total: int
+    started: float = field(default_factory=time.monotonic)
+    files_done: int = 0
+    records: int = 0
+    failed: int = 0
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        elapsed = time.monotonic() - self.started
+        rate = self.bytes / elapsed if elapsed > 0 else 0.0
+        left = self.bytes_total - self.bytes
+        return {
+            "files_total": self.files_total,
+            "files_done": self.files_done,
+            "records": self.records,
+            "failed": self.failed,
+            "bytes": self.bytes,
+            "bytes_total": self.bytes_total,
+            "elapsed_s": round(elapsed, 3),
+            "mb_per_s": round(rate / 1e6, 3),
+            "eta_s": round(left / rate, 1) if rate > 0 else None,
+        }
+
+
+def group_bytes(spec: JobSpec) -> int:
+    """spec.group_bytes, or less for a small job: at least GROUPS_PER_WORKER groups per worker,
+    so the last group to finish is a small one and no worker idles long at the end."""
+    total = sum(f.size for f in spec.files)
+    balanced = total // max(1, spec.max_workers * GROUPS_PER_WORKER)
+    return max(MIN_GROUP_BYTES, min(spec.group_bytes, balanced))
+
+
+GROUPS_PER_WORKER: Final = 4
+MIN_GROUP_BYTES: Final = 1 << 20
+
+
+def group_items(spec: JobSpec) -> list[dict[str, Any]]:
+    return [
+        {"group": i, "files": orjson.dumps([[f.uri, f.size] for f in group]).decode()}
+        for i, group in enumerate(plan_groups(spec.files, group_bytes(spec)))
+    ]
+
+
+def run_pipeline(
+    spec: JobSpec, on_progress: Callable[[Progress, GroupResult], None]
+) -> tuple[Summary, Progress]:
+    """Run the job from this process (its driver): every group's small row is merged here as
+    it arrives. Returns the merged summary; call `write_markers` after it."""
+    items = group_items(spec)
+    progress = Progress(len(spec.files), sum(f.size for f in spec.files))
+    summary = Summary()
+    rows = _task_rows(spec, items) if spec.engine == "ray-tasks" else _dataset_rows(spec, items)
+    for row in rows:
+        result = GroupResult(
+            group=int(row["group"]),
+            shard=str(row["shard"]),
+            files=int(row["files"]),
+            records=int(row["records"]),
+            failed=int(row["failed"]),
+            bytes=int(row["bytes"]),
+            summary=Summary.from_state(orjson.loads(row["summary"])),
+        )
+        summary.merge(result.summary)
+        progress.files_done += result.files
+        progress.records += result.records
+        progress.failed += result.failed
+        progress.bytes += result.bytes
+        on_progress(progress, result)
+    return summary, progress
+
+
+def _dataset_rows(spec: JobSpec, items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    import ray.data
+    from ray.data import ActorPoolStrategy, DataContext
+
+    if not items:
+        return
+    context = DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        FileGroupWorker,
+        # Without the file list (the groups carry it): small arguments travel inline, and a
+        # restarted worker never needs an object that may be gone.
+        fn_constructor_args=(dataclasses.replace(spec, files=()),),
+        batch_size=1,
+        batch_format="numpy",
+        num_cpus=spec.worker_cpus,
+        # A fixed pool: every worker starts at once instead of as the autoscaler catches up.
+        compute=ActorPoolStrategy(size=max(1, min(spec.max_workers, len(items)))),
+    )
+    yield from dataset.iter_rows()
+
+
+def _task_rows(spec: JobSpec, items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The same groups as plain Ray tasks, at most 2 per worker in flight (bounded memory);
+    a task whose worker died is run again by Ray (max_retries), and its shard replaced."""
+    import ray
+
+    task = ray.remote(_group_task).options(num_cpus=spec.worker_cpus, max_retries=-1)
+    light = ray.put(dataclasses.replace(spec, files=()))
+    queue = iter(items)
+    pending = [task.remote(light, item) for item in itertools.islice(queue, 2 * spec.max_workers)]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        for ref in done:
+            yield ray.get(ref)
+            pending += [task.remote(light, item) for item in itertools.islice(queue, 1)]
+
+
+def _group_task(spec: JobSpec, item: dict[str, Any]) -> dict[str, Any]:
+    worker = _WORKERS.get(spec.id)
+    if worker is None:  # one per job per worker process: the dictionaries load once
+        _WORKERS.clear()
+        worker = _WORKERS[spec.id] = FileGroupWorker(spec)
+    out = worker({"group": [item["group"]], "files": [item["files"]]})
+    return {key: values[0] for key, values in out.items()}
+
+
+_WORKERS: dict[str, FileGroupWorker] = {}
+
+
+def write_markers(storage: Storage, spec: JobSpec, summary: dict[str, Any]) -> None:
+    """summary.json, then _SUCCESS: a reader that sees _SUCCESS sees every shard and the summary."""
+    fs, base = storage.filesystem(spec.output)
+    local = not is_uri(spec.output)
+    base = base.rstrip("/")
+    with atomic_output(fs, f"{base}/{SUMMARY}", local=local) as out:
+        out.stream.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    with atomic_output(fs, f"{base}/{SUCCESS}", local=local) as out:
+        out.stream.write(b"")
+
+
+def prepare_output(storage: Storage, spec: JobSpec, *, overwrite: bool) -> None:
+    """The output directory, made; with overwrite, without the shards, summary and marker of
+    an earlier run, so none of its shards can pass for this run's."""
+    fs, base = storage.filesystem(spec.output)
+    fs.create_dir(base, recursive=True)
+    if not overwrite:
+        return
+    for name in storage.output_entries(spec.output):
+        if name.startswith(("part-", ".tmp-")) or name in (SUMMARY, SUCCESS):
+            fs.delete_file(f"{base.rstrip('/')}/{name}")
