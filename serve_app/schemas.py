@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from serve_app.core import cleaning, counting
+from serve_app.core.analysis import dedup, review
 
 
 def _no_lone_surrogates(text: str) -> str:
@@ -39,7 +40,12 @@ class CleanOptions(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [{"urls": "mask", "emoji": "remove", "max_repeat": 3}]},
+        json_schema_extra={
+            "examples": [
+                {"urls": "mask", "emoji": "remove", "max_repeat": 3},
+                {"to_simplified": True, "pii": ["phone", "id_card", "email"]},
+            ]
+        },
     )
 
     preset: Literal["standard", "minimal"] = Field(
@@ -67,9 +73,23 @@ class CleanOptions(BaseModel):
     max_repeat: int | None = Field(
         None, ge=1, description="Squash a run of one character longer than N to N (null: off)."
     )
+    to_simplified: bool = Field(
+        False, description="Traditional to Simplified Chinese (OpenCC t2s): 質量 counts as 质量."
+    )
+    pii: tuple[Literal["phone", "id_card", "email"], ...] = Field(
+        (),
+        strict=False,  # a JSON array, read by FastAPI as a list
+        description="Mask personal data: phone numbers (Chinese mobiles and landlines, "
+        'international "+" numbers) as [PHONE], Chinese resident ID numbers (checksum '
+        "verified) as [ID], e-mail addresses as [EMAIL]. Order numbers, prices and dates are "
+        "left alone.",
+    )
 
     def to_core(self) -> cleaning.CleanOptions:
         return cleaning.CleanOptions(**self.model_dump())
+
+
+UserWord = Annotated[str, AfterValidator(_no_lone_surrogates), Field(min_length=1, max_length=64)]
 
 
 class CountOptions(BaseModel):
@@ -79,7 +99,10 @@ class CountOptions(BaseModel):
         extra="forbid",
         strict=True,
         json_schema_extra={
-            "examples": [{"tokenizer": "auto", "stopwords": ["en", "zh"], "top_k": 5}]
+            "examples": [
+                {"tokenizer": "auto", "stopwords": ["en", "zh"], "top_k": 5},
+                {"user_words": ["小米手机"], "extra_stopwords": ["东西"], "offsets": True},
+            ]
         },
     )
 
@@ -96,12 +119,92 @@ class CountOptions(BaseModel):
     top_k: int | None = Field(
         None, ge=1, description="Return only the K most frequent words (null: all)."
     )
+    user_words: tuple[UserWord, ...] = Field(
+        (),
+        strict=False,
+        max_length=1000,
+        description='Words to keep whole (brands, models: 小米手机, "iPhone 15"), on top of '
+        "the deployment's user_config words. Han words match anywhere; a word that starts or "
+        "ends with a Latin letter or digit only at a word boundary there.",
+    )
+    extra_stopwords: tuple[UserWord, ...] = Field(
+        (),
+        strict=False,
+        max_length=10_000,
+        description="More words to drop (case-folded when lowercase), on top of `stopwords` "
+        "and the deployment's user_config stop words.",
+    )
+    offsets: bool = Field(
+        False,
+        description="Also return `tokens`: each counted word with its start_offset and "
+        "end_offset (code points) in the text and its position, as Elasticsearch's _analyze. "
+        "Real-time endpoints only.",
+    )
 
     def to_core(self) -> counting.CountOptions:
         data = self.model_dump()
         if data["stopwords"] is not None:
             data["stopwords"] = tuple(data["stopwords"])
         return counting.CountOptions(**data)
+
+
+class AnalysisOptions(BaseModel):
+    """Review analytics added to each result (off by default: each costs CPU, see README)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"language": True, "sentiment": True}]},
+    )
+
+    language: bool = Field(
+        False,
+        description='Add "language": an ISO 639-1 code (py3langid), "mixed" for a review in '
+        "both Chinese and English, null for a text without letters.",
+    )
+    sentiment: bool = Field(
+        False,
+        description='Add "sentiment": {"label": positive|neutral|negative, "score": -1..1} '
+        "(Chinese: SnowNLP's model; English: VADER; mixed: both, weighed by share).",
+    )
+
+    def to_core(self) -> review.AnalysisOptions:
+        return review.AnalysisOptions(**self.model_dump())
+
+
+class DedupOptions(BaseModel):
+    """Bulk only: duplicates and default reviews, flagged per record and counted."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"duplicates": True, "boilerplate": True, "exclude_from_counts": True}]
+        },
+    )
+
+    duplicates: bool = Field(
+        False,
+        description='Add "duplicate_of": the index of the earlier record whose cleaned text '
+        "this one repeats, exactly or nearly (MinHash of character 3-grams, estimated Jaccard "
+        ">= threshold). The summary counts them.",
+    )
+    boilerplate: bool = Field(
+        False,
+        description='Add "boilerplate": true to default reviews (此用户未填写评价内容, 默认好评, '
+        '"This user didn\'t fill in a review", ...). The summary counts them.',
+    )
+    threshold: float = Field(0.8, gt=0, le=1, description="Near-duplicate Jaccard threshold.")
+    exclude_from_counts: bool = Field(
+        False, description="Leave flagged records out of total_words and top_words."
+    )
+
+    def to_core(self) -> dedup.DedupOptions:
+        return dedup.DedupOptions(**self.model_dump())
+
+
+class Sentiment(BaseModel):
+    label: Literal["positive", "neutral", "negative"]
+    score: float = Field(ge=-1, le=1)
 
 
 _REVIEW = "物流很快，包装很好！<b>Great</b> value, would buy again 👍"
@@ -140,6 +243,13 @@ class CountRequest(BaseModel):
     options: CountOptions = Field(default_factory=lambda: CountOptions())
 
 
+class TokenOffset(BaseModel):
+    token: str
+    start_offset: int
+    end_offset: int
+    position: int
+
+
 class CountResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -159,6 +269,9 @@ class CountResponse(BaseModel):
         description="Word -> count, most frequent first, ties in order of first occurrence "
         "(whitespace tokenizer without top_k: first-occurrence order, as the seed script)."
     )
+    tokens: list[TokenOffset] | None = Field(
+        None, description='Only with "offsets": true: the counted words in text order.'
+    )
 
 
 class AnalyzeRequest(BaseModel):
@@ -167,6 +280,7 @@ class AnalyzeRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {"text": _REVIEW, "clean": {}, "count": {"stopwords": ["en", "zh"]}},
+                {"text": _REVIEW, "analysis": {"language": True, "sentiment": True}},
                 {
                     "text": "seed  compatible\ntext",
                     "clean": {"preset": "minimal"},
@@ -179,6 +293,7 @@ class AnalyzeRequest(BaseModel):
     text: Text
     clean: CleanOptions = Field(default_factory=lambda: CleanOptions())
     count: CountOptions = Field(default_factory=lambda: CountOptions())
+    analysis: AnalysisOptions = Field(default_factory=lambda: AnalysisOptions())
 
 
 class AnalyzeResponse(CleanResponse, CountResponse):
@@ -191,9 +306,16 @@ class AnalyzeResponse(CleanResponse, CountResponse):
                     "word_count": 5,
                     "unique_words": 5,
                     "word_counts": {"物流": 1, "很快": 1, "包装": 1, "很好": 1, "great": 1},
+                    "language": "mixed",
+                    "sentiment": {"label": "positive", "score": 0.8},
                 }
             ]
         }
+    )
+
+    language: str | None = Field(None, description='Only with "analysis": {"language": true}.')
+    sentiment: Sentiment | None = Field(
+        None, description='Only with "analysis": {"sentiment": true}.'
     )
 
 
@@ -204,6 +326,13 @@ class BatchOptions(BaseModel):
 
     clean: CleanOptions = Field(default_factory=lambda: CleanOptions())
     count: CountOptions = Field(default_factory=lambda: CountOptions())
+    analysis: AnalysisOptions = Field(default_factory=lambda: AnalysisOptions())
+    dedup: DedupOptions = Field(default_factory=lambda: DedupOptions())
+
+
+class SentimentSummary(BaseModel):
+    labels: dict[str, int]
+    mean_score: float
 
 
 class BatchSummary(BaseModel):
@@ -214,6 +343,10 @@ class BatchSummary(BaseModel):
     total_words: int
     unique_words: int
     top_words: list[tuple[str, int]]
+    languages: dict[str, int] | None = Field(None, description="With analysis.language.")
+    sentiment: SentimentSummary | None = Field(None, description="With analysis.sentiment.")
+    duplicates: int | None = Field(None, description="With dedup.duplicates.")
+    boilerplate: int | None = Field(None, description="With dedup.boilerplate.")
 
 
 class Health(BaseModel):

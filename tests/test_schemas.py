@@ -51,3 +51,21 @@ def test_every_request_model_has_an_example_that_validates() -> None:
         assert examples
         for example in examples:
             model.model_validate(example)
+
+
+def test_user_words_with_a_lone_surrogate_are_rejected() -> None:
+    # They come back in word_counts and tokens, which no UTF-8 response can carry.
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        schemas.CountRequest.model_validate({"text": "x", "options": {"user_words": ["a\ud800"]}})
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        schemas.CountOptions.model_validate({"extra_stopwords": ["\udc00"]})
+
+
+def test_analytics_options_convert_to_the_core() -> None:
+    request = schemas.AnalyzeRequest.model_validate(
+        {"text": "x", "clean": {"pii": ["email", "phone"]}, "analysis": {"sentiment": True}}
+    )
+    assert request.clean.to_core().pii == ("phone", "email")
+    assert request.analysis.to_core().sentiment and not request.analysis.to_core().language
+    batch = schemas.BatchOptions.model_validate_json('{"dedup": {"duplicates": true}}')
+    assert batch.dedup.to_core().duplicates and batch.dedup.to_core().threshold == 0.8

@@ -4,13 +4,18 @@ Option           Default     Effect (standard preset)
 preset           "standard"  "minimal": text.replace("\\n", " ").strip() and nothing else
 normalize        "NFC"       "NFC", "NFKC" (also folds ，！？ to ,!?) or None; cuts mark runs to 30
 fix_encoding     True        repair UTF-8 mojibake read as Latin-1/cp1252 ("cafÃ©" -> "café")
-strip_html       True        drop tags, comments and <script>/<style> blocks, decode entities
+strip_html       True        drop tags, comments and <script>/<style> blocks, decode entities; block
+                             tags and <br> leave a space (innerText), inline tags nothing
 urls             "keep"      http(s)/ftp/www. links: "keep", "remove" or "mask" (-> URL_MASK)
 emails           "keep"      addresses: "keep", "remove" or "mask" (-> EMAIL_MASK)
-emoji            "keep"      "remove" drops emoji with skin tones, flags, keycaps, VS15/VS16, tags
+emoji            "keep"      "remove" drops emoji with skin tones, flags, keycaps, VS15/VS16, tags,
+                             and ZWJ sequences whole
 fullwidth_alnum  True        Ａ-Ｚ ａ-ｚ ０-９ and U+3000 -> ASCII; CJK punctuation is never touched
 lowercase        False       str.lower() (not casefold: "ß" stays "ß"); mask tokens are kept as is
 max_repeat       None        squash a run of one code point longer than N to N (N >= 1)
+to_simplified    False       Traditional -> Simplified Chinese (OpenCC t2s): 質量 -> 质量
+pii              ()          mask "phone", "id_card", "email" as [PHONE], [ID], [EMAIL]
+                             (core/analysis/pii.py says what is and is not masked)
 Always (standard): C0/C1 controls, zero-width characters (U+200B-U+200D, U+2060, U+FEFF) and lone
 surrogates are dropped, surrogate pairs are joined, whitespace runs become one space, ends stripped.
 
@@ -32,6 +37,8 @@ import ftfy
 import regex
 
 from serve_app.core import markup
+from serve_app.core.analysis import pii as pii_masks
+from serve_app.core.analysis import simplify
 
 __all__ = ["EMAIL_MASK", "URL_MASK", "CleanOptions", "clean", "clean_many"]
 
@@ -54,6 +61,8 @@ class CleanOptions:
     fullwidth_alnum: bool = True
     lowercase: bool = False
     max_repeat: int | None = None
+    to_simplified: bool = False
+    pii: tuple[pii_masks.PiiKind, ...] = ()
 
     def __post_init__(self) -> None:
         # Literal is only checked statically; the CLI and tests build options by hand.
@@ -71,6 +80,10 @@ class CleanOptions:
             isinstance(self.max_repeat, bool) or self.max_repeat < 1
         ):
             raise ValueError(f"max_repeat must be None or >= 1, not {self.max_repeat!r}")
+        kinds = (self.pii,) if isinstance(self.pii, str) else tuple(self.pii)
+        pii_masks.masker(kinds)  # raises on an unknown kind
+        # canonical: equal choices share one cached pipeline (and a list becomes hashable)
+        object.__setattr__(self, "pii", tuple(k for k in pii_masks.KINDS if k in kinds))
 
 
 def clean(text: str, options: CleanOptions = CleanOptions()) -> str:
@@ -95,7 +108,11 @@ _MAX_PASSES = 4
 def _pipeline(options: CleanOptions) -> Step:
     if options.preset == "minimal":
         return _minimal
-    steps: list[Step] = [_drop_invisible_keep_c1]  # C1 bytes are part of mojibake: keep for ftfy
+    # With emoji removal, U+200D stays until the emoji step: it tells which pictographs form one
+    # ZWJ sequence ("🏃\u200d↔" is one emoji; "↔" alone is a text-style arrow and stays).
+    keep_zwj = options.emoji == "remove"
+    # C1 bytes are part of mojibake: keep them for ftfy
+    steps: list[Step] = [_drop_invisible_keep_zwj_c1 if keep_zwj else _drop_invisible_keep_c1]
     # Checks for the steps a later one can re-enable. The others stay settled because nothing after
     # them produces what they remove: no later step (NFC/NFKC and lower() checked code point by
     # code point) makes controls, zero-width or full-width alnum characters, emoji, capitals,
@@ -107,7 +124,7 @@ def _pipeline(options: CleanOptions) -> Step:
     if options.fix_encoding:
         steps.append(_fix_mojibake)
         unsettled.append(_changes(_fix_mojibake))
-    steps.append(_drop_invisible)
+    steps.append(_drop_invisible_keep_zwj if keep_zwj else _drop_invisible)
     if options.fullwidth_alnum:  # before normalizing: "Ａ" + U+0301 only composes once it is "A"
         steps.append(_halfwidth)
     if options.emoji == "remove":  # before normalizing: dropping one can expose a combining mark
@@ -115,13 +132,20 @@ def _pipeline(options: CleanOptions) -> Step:
     if (form := options.normalize) is not None:
         steps.append(functools.partial(_normalize, form))
         unsettled.append(functools.partial(_unnormalized, form))
+    if options.to_simplified:  # after NFC/NFKC, which fold CJK compatibility ideographs
+        steps.append(simplify.to_simplified)
     if options.lowercase:  # after NFKC, which can make capitals ("ᴬ" -> "A")
-        steps.append(_lowercase)
+        steps.append(_lowercase_step(options.pii))
     if options.urls != "keep" or options.emails != "keep":  # after lowercase: masks stay upper
         links = _link_step(options.urls, options.emails)
         steps.append(links)
         if options.max_repeat is not None:  # squashing "wwww." makes a new link
             unsettled.append(_changes(links))
+    if options.pii:  # after the links: a URL mask takes the address or number inside the URL
+        masks = pii_masks.masker(options.pii)
+        steps.append(masks)
+        if options.max_repeat is not None:  # squashing "1111" can make a number of the shape
+            unsettled.append(_changes(masks))
     steps.append(_collapse_whitespace)
     if options.max_repeat is not None:
         steps.append(_squash_step(options.max_repeat))
@@ -156,17 +180,28 @@ _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 _SURROGATES = "\ud800-\udfff"
 _INVISIBLE_EARLY = re.compile(f"[{_C0}{_ZERO_WIDTH}{_SURROGATES}]")
 _INVISIBLE = re.compile(f"[{_C0}{_C1}{_ZERO_WIDTH}{_SURROGATES}]")
+_ZERO_WIDTH_NOT_ZWJ = _ZERO_WIDTH.replace("\u200d", "")
+_INVISIBLE_EARLY_NOT_ZWJ = re.compile(f"[{_C0}{_ZERO_WIDTH_NOT_ZWJ}{_SURROGATES}]")
+_INVISIBLE_NOT_ZWJ = re.compile(f"[{_C0}{_C1}{_ZERO_WIDTH_NOT_ZWJ}{_SURROGATES}]")
 _SURROGATE = re.compile(f"[{_SURROGATES}]")
 _SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
 
 
-def _drop_invisible_keep_c1(text: str) -> str:
-    if _INVISIBLE_EARLY.search(text) is None:
+def _drop_early(invisible: re.Pattern[str], text: str) -> str:
+    if invisible.search(text) is None:
         return text
     if _SURROGATE.search(text) is not None:
         # A pair spelled as two code points is one character; only lone halves are garbage.
         text = _SURROGATE_PAIR.sub(_join_pair, text)
-    return _INVISIBLE_EARLY.sub("", text)
+    return invisible.sub("", text)
+
+
+def _drop_invisible_keep_c1(text: str) -> str:
+    return _drop_early(_INVISIBLE_EARLY, text)
+
+
+def _drop_invisible_keep_zwj_c1(text: str) -> str:
+    return _drop_early(_INVISIBLE_EARLY_NOT_ZWJ, text)
 
 
 def _join_pair(match: re.Match[str]) -> str:
@@ -176,6 +211,10 @@ def _join_pair(match: re.Match[str]) -> str:
 
 def _drop_invisible(text: str) -> str:
     return _INVISIBLE.sub("", text)
+
+
+def _drop_invisible_keep_zwj(text: str) -> str:
+    return _INVISIBLE_NOT_ZWJ.sub("", text)
 
 
 # --- mojibake ----------------------------------------------------------------------------------
@@ -308,9 +347,16 @@ _EMOJI: Any = regex.compile(
 )
 
 
+# A ZWJ sequence (UTS #51) goes whole, whatever the style of its parts: "🏃\u200d↔", "👁\u200d🗨".
+_ZWJ_ELEMENT = r"\p{Extended_Pictographic}[\uFE0E\uFE0F\p{Emoji_Modifier}]*+"
+_ZWJ_SEQUENCE: Any = regex.compile(rf"{_ZWJ_ELEMENT}(?:\u200d{_ZWJ_ELEMENT})++")
+
+
 def _remove_emoji(text: str) -> str:
     if text.isascii():
         return text
+    if "\u200d" in text:
+        text = _ZWJ_SEQUENCE.sub("", text).replace("\u200d", "")
     cleaned: str = _EMOJI.sub("", text)
     return cleaned
 
@@ -319,45 +365,89 @@ def _remove_emoji(text: str) -> str:
 _MASK_TOKEN = re.compile(f"({re.escape(URL_MASK)}|{re.escape(EMAIL_MASK)})")
 
 
-def _lowercase(text: str) -> str:
+def _lowercase(text: str, masks: re.Pattern[str] = _MASK_TOKEN) -> str:
     if "[" not in text:
         return text.lower()
-    parts = _MASK_TOKEN.split(text)
+    parts = masks.split(text)
     parts[::2] = [part.lower() for part in parts[::2]]
     return "".join(parts)
 
 
+def _lowercase_step(pii: tuple[pii_masks.PiiKind, ...]) -> Step:
+    if not pii:  # [PHONE] in a text is only a mask when masking is on
+        return _lowercase
+    tokens = [URL_MASK, EMAIL_MASK, *(pii_masks.MASKS[kind] for kind in pii)]
+    masks = re.compile("(" + "|".join(map(re.escape, dict.fromkeys(tokens))) + ")")
+    return functools.partial(_lowercase, masks=masks)
+
+
 # --- links -------------------------------------------------------------------------------------
-# ASCII only: Chinese text glued to a link ("见https://x.cn/a很好") does not join it. A link
-# ends before trailing punctuation. An email is a whole run: it starts where a local part can
-# start (which also keeps "a"*N linear) and is not followed by more local part and "@" (else
-# "a@b.co+c@d.co" leaves "+c@d.co" for the next pass). An address inside a URL is the URL's.
+# After linkify-it (its fixtures are in the tests): a link is http(s)://, ftp:// or www., then a
+# host of letters and digits in any script (bücher.de, президент.рф), then a path that may hold
+# balanced (), [], {}, quotes and an apostrophe before a letter ("Foo_(bar)", "I'm_king"), and
+# that ends before trailing punctuation. Chinese, Japanese and Korean text, full-width forms and
+# emoji end a link: "见https://x.cn/a很好" and "https://x.com/a👍" do not join it.
+# An email is a whole run: it starts where a local part can start (which also keeps "a"*N
+# linear) and is not followed by more local part and "@" (else "a@b.co+c@d.co" leaves
+# "+c@d.co" for the next pass). An address inside a URL is the URL's.
+_INTL = (
+    r"[^\x00-\x7f\p{Z}\p{P}\p{Cc}\p{Cs}\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Bopomofo}"
+    r"\u3000-\u303f\uff00-\uffef\p{Extended_Pictographic}\p{Emoji_Modifier}"
+    r"\p{Regional_Indicator}\ufe0e\ufe0f]"
+)
+_LABEL = rf"(?:[A-Za-z0-9]|{_INTL})(?:[-A-Za-z0-9]|{_INTL})*+"
+_PATH_END = rf"(?:[-A-Za-z0-9_~/#@$&*+=%:]|{_INTL})"  # may end a link
+_OPEN = r"(?:[-A-Za-z0-9_~/#@$&*+=%:(\[{'\"]|" + _INTL + ")"
+_GROUP = (
+    r"\((?:[^()\s<>]|\([^()\s<>]*+\))*+\)|\[[^\[\]\s<>]*+\]|\{[^{}\s<>]*+\}"
+    r"|\"[^\"\s<>]++\"|'[^'\s<>]++'"
+)
 _URL = (
-    r"(?P<url>(?:https?://|ftp://|www\.)"
-    r"[-A-Za-z0-9._~:/?#@!$&()*+,;=%]*[-A-Za-z0-9_~/#@$&*+=%])"
+    r"(?P<url>(?<![A-Za-z0-9_])(?:(?:https?|ftp)://|www\.)"
+    r"(?:[-A-Za-z0-9._~%!$&'*+,;=:]+@)?"  # user:password@
+    rf"{_LABEL}(?:\.{_LABEL})*+(?::[0-9]{{1,5}})?+(?![_@])"
+    rf"(?:(?:/|(?=[?#]))(?:{_PATH_END}++|{_GROUP}|'(?=[A-Za-z0-9-]|{_INTL})|[.,;!?]++(?={_OPEN}))*+)?+)"
 )
 _EMAIL = (
     r"(?P<email>(?<![-A-Za-z0-9._%+])[A-Za-z0-9._%+-]++@"
     r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])(?![A-Za-z0-9._%+-]*+@))"
 )
-_LINK = re.compile(f"{_URL}|{_EMAIL}", re.IGNORECASE | re.ASCII)
+# Two scans merged as one alternation would match (leftmost first, a URL before an address at the
+# same place): the `regex` module, needed for the URL's script classes, backtracks quadratically
+# on "a@b.b.b.b..." where `re` does not.
+_URL_LINK: Any = regex.compile(_URL, regex.IGNORECASE)
+_EMAIL_LINK = re.compile(_EMAIL, re.ASCII)
 _WWW = re.compile(r"[wW][wW][wW]\.")
 
 
 def _link_step(urls: LinkAction, emails: LinkAction) -> Step:
-    replacement = {
-        "url": {"keep": None, "remove": "", "mask": URL_MASK}[urls],
-        "email": {"keep": None, "remove": "", "mask": EMAIL_MASK}[emails],
-    }
-
-    def replace(match: re.Match[str]) -> str:
-        new = replacement[match.lastgroup or ""]
-        return match[0] if new is None else new
+    url_new = {"keep": None, "remove": "", "mask": URL_MASK}[urls]
+    email_new = {"keep": None, "remove": "", "mask": EMAIL_MASK}[emails]
 
     def links(text: str) -> str:
-        if "://" not in text and "@" not in text and _WWW.search(text) is None:
+        has_url = "://" in text or _WWW.search(text) is not None
+        if not has_url and "@" not in text:
             return text
-        return _LINK.sub(replace, text)
+        found: list[tuple[int, int, int, str | None]] = []  # start, URL first, end, replacement
+        if has_url:
+            found += [(m.start(), 0, m.end(), url_new) for m in _URL_LINK.finditer(text)]
+        if "@" in text:
+            found += [(m.start(), 1, m.end(), email_new) for m in _EMAIL_LINK.finditer(text)]
+        pieces: list[str] = []
+        done = 0
+        for start, _, end, new in sorted(found):
+            if start < done:  # inside the link before it ("http://user@host.com")
+                continue
+            if new is not None:
+                pieces += (text[done:start], new)
+                done = end
+            else:
+                pieces.append(text[done:end])
+                done = end
+        if not pieces:
+            return text
+        pieces.append(text[done:])
+        return "".join(pieces)
 
     return links
 

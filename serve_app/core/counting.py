@@ -9,16 +9,21 @@ Tokenizers:
 Case folding happens before tokenizing; stop words and `min_length` are applied to the
 (folded) words. `word_counts` is ordered by count descending, ties by first occurrence,
 except that `whitespace` without `top_k` keeps the original script's first-occurrence order.
+
+`user_words` are kept whole by every tokenizer (`core.userwords`); `extra_stopwords` are
+dropped like the stop-word lists; `offsets` asks for `token_offsets` (real-time endpoints).
 """
 
+import bisect
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
-from serve_app.core import segmentation
+from serve_app.core import segmentation, userwords
 
 __all__ = [
     "STOPWORD_LANGUAGES",
@@ -29,8 +34,12 @@ __all__ = [
     "count",
     "count_full",
     "count_with_full",
+    "counts_of",
     "stopwords_for",
+    "splits_on_whitespace_only",
+    "token_offsets",
     "tokenize",
+    "tokenize_many",
     "warm_up",
 ]
 
@@ -46,6 +55,9 @@ class CountOptions:
     stopwords: tuple[str, ...] | None = None
     min_length: int = 1
     top_k: int | None = None
+    user_words: tuple[str, ...] = ()
+    extra_stopwords: tuple[str, ...] = ()
+    offsets: bool = False
 
     def __post_init__(self) -> None:
         if self.tokenizer not in TOKENIZERS:
@@ -60,6 +72,11 @@ class CountOptions:
             raise ValueError(f"min_length must be >= 0, not {self.min_length}")
         if self.top_k is not None and self.top_k < 0:
             raise ValueError(f"top_k must be >= 0 or None, not {self.top_k}")
+        for name in ("user_words", "extra_stopwords"):
+            words = getattr(self, name)
+            if isinstance(words, str):
+                raise ValueError(f"{name} must be a sequence of words, not one string")
+            object.__setattr__(self, name, tuple(dict.fromkeys(w for w in words if w.strip())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +137,12 @@ _SPLITTERS: dict[str, Callable[[str], list[str]]] = {
 @lru_cache(maxsize=256)
 def _plan(options: CountOptions) -> _Plan:
     stopwords = frozenset().union(*map(stopwords_for, options.stopwords or ()))
+    if options.extra_stopwords:
+        stopwords |= {w.casefold() for w in options.extra_stopwords}
     return _Plan(
-        split=_SPLITTERS[options.tokenizer],
+        split=userwords.with_user_words(
+            _SPLITTERS[options.tokenizer], userwords.folded(options.user_words, options.lowercase)
+        ),
         casefold=options.lowercase,
         stopwords=stopwords,
         min_length=options.min_length,
@@ -145,6 +166,16 @@ def tokenize(text: str, options: CountOptions = _DEFAULT) -> list[str]:
     return words
 
 
+def splits_on_whitespace_only(options: CountOptions) -> bool:
+    """Whether `tokenize` is (case-folded) str.split() and nothing else."""
+    plan = _plan(options)
+    return options.tokenizer == "whitespace" and not plan.filters
+
+
+def tokenize_many(texts: Iterable[str], options: CountOptions = _DEFAULT) -> list[list[str]]:
+    return [tokenize(text, options) for text in texts]
+
+
 def _count(text: str, plan: _Plan) -> tuple[WordCounts, Counter[str]]:
     words = _words(text, plan)
     counts = Counter(words)  # insertion order is first occurrence
@@ -152,12 +183,22 @@ def _count(text: str, plan: _Plan) -> tuple[WordCounts, Counter[str]]:
     if plan.filters:
         for word in plan.unwanted(counts):
             total -= counts.pop(word)
+    return _ordered(counts, total, plan), counts
+
+
+def counts_of(words: list[str], options: CountOptions = _DEFAULT) -> WordCounts:
+    """The counts of words `tokenize` gave with the same options."""
+    counts = Counter(words)
+    return _ordered(counts, len(words), _plan(options))
+
+
+def _ordered(counts: Counter[str], total: int, plan: _Plan) -> WordCounts:
     if plan.first_occurrence_order:
         ordered = dict(counts)
     else:
         # most_common sorts stably, so equal counts keep first-occurrence order
         ordered = dict(counts.most_common(plan.top_k))
-    return WordCounts(total, len(counts), ordered), counts
+    return WordCounts(total, len(counts), ordered)
 
 
 def count_full(text: str, options: CountOptions = _DEFAULT) -> tuple[WordCounts, Counter[str]]:
@@ -183,3 +224,44 @@ def warm_up() -> None:
     for language in STOPWORD_LANGUAGES:
         stopwords_for(language)
     count("warm up 物流很快")
+
+
+def token_offsets(text: str, options: CountOptions = _DEFAULT) -> list[dict[str, Any]]:
+    """Every counted word with where it is in `text`, as Elasticsearch's _analyze gives them:
+    `start_offset`/`end_offset` in code points (text[start:end] is the word before case
+    folding), `position` its index among all words, stop words included (so they leave gaps).
+    """
+    plan = _plan(options)
+    folded = text.casefold() if plan.casefold else text
+    words = plan.split(folded)
+    unwanted = set(plan.unwanted(set(words))) if plan.filters else set()
+    to_original = _offset_map(text, folded)
+    tokens: list[dict[str, Any]] = []
+    cursor = 0
+    for position, word in enumerate(words):
+        start = folded.find(word, cursor)
+        if start < 0:  # not a substring (never seen): no offsets rather than wrong ones
+            start, end = -1, -1
+        else:
+            cursor = end = start + len(word)
+        if word in unwanted:
+            continue
+        tokens.append(
+            {
+                "token": word,
+                "start_offset": to_original(start) if start >= 0 else None,
+                "end_offset": to_original(end) if start >= 0 else None,
+                "position": position,
+            }
+        )
+    return tokens
+
+
+def _offset_map(text: str, folded: str) -> Callable[[int], int]:
+    if len(folded) == len(text):  # casefold maps each character to one: offsets agree
+        return lambda offset: offset
+    # "ß" folds to "ss", "ﬁ" to "fi": map an offset in the folded text back to its character
+    starts = list(itertools.accumulate((len(c.casefold()) for c in text), initial=0))
+    return lambda offset: (
+        bisect.bisect_right(starts, offset) - 1 if offset < starts[-1] else len(text)
+    )

@@ -28,25 +28,85 @@ strike strong style sub summary sup svg table tbody td template textarea tfoot t
 tr track tt u ul var video wbr xmp
 """.split()
 )
+# Removing one of these leaves a space, as a browser's innerText and Elasticsearch's html_strip
+# do: "<p>Great.</p><p>Works</p>" has two sentences, "fast<br>cheap" two words. Inline elements
+# ("<b>gr</b>eat") leave nothing. Namespaced names (Word's "o:p", "w:p") go by their local name.
+_BLOCK_NAMES = frozenset(
+    """
+address article aside blockquote body br caption center dd details dialog dir div dl dt fieldset
+figcaption figure footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html legend li
+listing main menu nav ol optgroup option p plaintext pre search section summary table tbody td
+tfoot th thead title tr ul xmp
+""".split()
+)
 # Names are checked against the set afterwards: an alternation of 120 names costs 4 us per "<".
+# "prefix:name" is an XML-namespaced element, as Office pastes them (<o:p>, <w:sdt>, <v:shape>).
+_NAME = r"[A-Za-z][A-Za-z0-9-]{0,63}+(?::[A-Za-z][A-Za-z0-9-]{0,63}+)?"
 _MARKUP_START = re.compile(
-    r"<(?:(?P<comment>!--)|![A-Za-z\[]|\?[A-Za-z]|/?(?P<name>[A-Za-z][A-Za-z0-9-]{0,63}+)(?=[\s/>]))",
+    rf"<(?:(?P<comment>!--)|![A-Za-z\[]|\?[A-Za-z]|/?(?P<name>{_NAME})(?=[\s/>]))",
     re.ASCII,
 )
-_PROBE = 68  # longer than any markup start: "</" + 64-character name + lookahead
+_PROBE = 136  # longer than any markup start: "</" + a 129-character name + lookahead
 # The end of already-emitted text that could still become a markup start once text follows it.
-_PENDING = re.compile(r"<(?:!-?|\?|/?(?:[A-Za-z][A-Za-z0-9-]{0,63})?)\Z", re.ASCII)
-_PENDING_LAST = frozenset("<!-?/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_PENDING = re.compile(
+    r"<(?:!-?|\?|/?(?:[A-Za-z][A-Za-z0-9-]{0,63}(?::(?:[A-Za-z][A-Za-z0-9-]{0,63})?)?)?)\Z",
+    re.ASCII,
+)
+_PENDING_LAST = frozenset("<!-?/:abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+# A tag ends at the first ">" outside a quoted attribute value (HTML5's attribute value states):
+# '<a href="/x?a>b">' is one tag. Possessive throughout, so a failed match never backtracks; it
+# fails only when a quoted value runs past the last ">", and then the tag ends at its first ">".
+_TAG_REST = re.compile(r"""(?:[^>"'=]++|=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+')?+|["'])*+>""")
+# A removed block element's space, in the list of kept spans.
+_SPACE = (-1, -1)
 _RAW_TEXT_CLOSE = {
     name: re.compile(rf"</{name}(?=[\s/>])", re.IGNORECASE | re.ASCII)
     for name in ("script", "style")
 }
 
 
+# The usual review holds only plain tags: one substitution removes them, as the scanner below
+# would, unless a seam could join pieces into new markup. That takes a pending markup start
+# ("<", "</", "<b") kept right before a removed tag, or a "<" inside a candidate that is no tag
+# ("<great <b>"): then, and for comments, "<!x>", "<?x" and <script>/<style>, the scanner runs.
+# Block tags leave a space each where the scanner leaves one per run and none at the start:
+# the whitespace collapsing that always follows this step makes them the same.
+_PLAIN_TAG = re.compile(rf"</?({_NAME})(?=[\s/>]){_TAG_REST.pattern}", re.ASCII)
+_NOT_PLAIN = re.compile(r"<[!?]|<(?:script|style)(?=[\s/>])", re.IGNORECASE | re.ASCII)
+
+
+def _plain_tags(text: str) -> str | None:
+    kept_from = 0  # where the text kept since the last removed tag starts
+    seam = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal kept_from, seam
+        name = match[1].lower()
+        start = match.start()
+        if name in _TAG_NAMES or "-" in name or ":" in name:
+            lo = max(kept_from, start - _PROBE)
+            seam = seam or (start > lo and _PENDING.search(text, lo, start) is not None)
+            kept_from = match.end()
+            return " " if name.rpartition(":")[2] in _BLOCK_NAMES else ""
+        seam = seam or "<" in match[0][1:]
+        return match[0]
+
+    # A tag needs a ">": past the last one, a "<a " would scan to the end, for every "<a ".
+    stop = text.rfind(">") + 1
+    stripped = _PLAIN_TAG.sub(replace, text[:stop]) + text[stop:]
+    return None if seam else stripped
+
+
 def _strip_tags(text: str) -> str:
     if "<" not in text:
         return text
-    kept: list[tuple[int, int]] = []  # spans of text, never empty; slicing waits for the end
+    if _NOT_PLAIN.search(text) is None and (stripped := _plain_tags(text)) is not None:
+        return stripped
+    return _scan_tags(text)
+
+
+def _scan_tags(text: str) -> str:
+    kept: list[tuple[int, int]] = []  # spans of text, never empty, or _SPACE; sliced at the end
     pos = scan = 0
     stop = text.rfind(">") + 1  # markup needs a ">" after its start
     absent: set[str] = set()  # closers known to be missing from the rest of the text
@@ -59,16 +119,26 @@ def _strip_tags(text: str) -> str:
             break
         if start.start() > pos:
             kept.append((pos, start.start()))
-        pos = scan = _rejoin(kept, text, end, absent)
+        pos, block = _rejoin(kept, text, end, absent, _is_block(start))
+        # A space after a pending "<b" would make "<b r>" a tag for the next pass: there the
+        # block's space is dropped instead, and the text stays settled.
+        if block and kept and kept[-1] is not _SPACE and not _pending(kept, text):
+            kept.append(_SPACE)
+        scan = pos
     if pos == 0:
         return text
     kept.append((pos, len(text)))
-    return "".join([text[a:b] for a, b in kept])
+    return "".join([" " if a < 0 else text[a:b] for a, b in kept])
 
 
 def _is_markup(start: re.Match[str]) -> bool:
     name = start["name"]
-    return name is None or "-" in name or name.lower() in _TAG_NAMES  # "-": custom elements
+    return name is None or "-" in name or ":" in name or name.lower() in _TAG_NAMES
+
+
+def _is_block(start: re.Match[str]) -> bool:
+    name = start["name"]
+    return name is not None and name.rpartition(":")[2].lower() in _BLOCK_NAMES
 
 
 def _markup_end(text: str, start: re.Match[str], after: int, absent: set[str]) -> int:
@@ -81,6 +151,10 @@ def _markup_end(text: str, start: re.Match[str], after: int, absent: set[str]) -
     if gt < 0:
         return -1
     name = (start["name"] or "").lower()
+    if name:
+        tag = _TAG_REST.match(text, after)
+        if tag is not None:
+            gt = tag.end() - 1
     if name in _RAW_TEXT_CLOSE and not start[0].startswith("</") and name not in absent:
         close_tag = _RAW_TEXT_CLOSE[name].search(text, gt + 1)
         close_gt = -1 if close_tag is None else text.find(">", close_tag.end())
@@ -90,9 +164,24 @@ def _markup_end(text: str, start: re.Match[str], after: int, absent: set[str]) -
     return gt + 1
 
 
-def _rejoin(kept: list[tuple[int, int]], text: str, pos: int, absent: set[str]) -> int:
-    while kept and text[kept[-1][1] - 1] in _PENDING_LAST:
-        pending = _PENDING.search(_tail(kept, text, _PROBE))
+def _pending(kept: list[tuple[int, int]], text: str) -> re.Match[str] | None:
+    a, b = kept[-1]
+    if text[b - 1] not in _PENDING_LAST:
+        return None
+    # A pending start holds one "<", its first character: most often it is in the last span.
+    lt = text.rfind("<", max(a, b - _PROBE), b)
+    if lt >= 0:
+        return _PENDING.match(text, lt, b)
+    if b - a >= _PROBE:
+        return None
+    return _PENDING.search(_tail(kept, text, _PROBE))
+
+
+def _rejoin(
+    kept: list[tuple[int, int]], text: str, pos: int, absent: set[str], block: bool
+) -> tuple[int, bool]:
+    while kept and kept[-1] is not _SPACE:
+        pending = _pending(kept, text)
         if pending is None:
             break
         start = _MARKUP_START.match(pending[0] + text[pos : pos + _PROBE])
@@ -103,15 +192,19 @@ def _rejoin(kept: list[tuple[int, int]], text: str, pos: int, absent: set[str]) 
             break
         _drop_tail(kept, len(pending[0]))
         pos = end
-    return pos
+        block = block or _is_block(start)
+    return pos, block
 
 
 def _tail(kept: list[tuple[int, int]], text: str, size: int) -> str:
     pieces: list[str] = []
     for a, b in reversed(kept):  # spans are never empty, so this reads at most `size` of them
-        pieces.append(text[max(a, b - size) : b])
+        if a < 0:  # a space: no markup start reaches across it
+            break
+        piece = text[max(a, b - size) : b]
+        pieces.append(piece)
         size -= b - a
-        if size <= 0:
+        if size <= 0 or "<" in piece:  # a markup start holds one "<", at its start
             break
     return "".join(reversed(pieces))
 
@@ -191,6 +284,6 @@ def strip_html(text: str) -> str:
 
 
 def html_unsettled(text: str) -> bool:
-    if "<" in text and _strip_tags(text) is not text:
+    if "<" in text and _strip_tags(text) != text:
         return True
     return "&" in text and any(_decode_entity(m[0]) is not None for m in _ENTITY.finditer(text))

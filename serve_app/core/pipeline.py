@@ -3,23 +3,30 @@
 Every bulk path calls this: `/v1/batch` chunks and job blocks alike, so a record gives the
 same result line whichever way it came. A result line is
 `{"index", "source", "id", "text", "char_count", "word_count", "unique_words", "word_counts"}`
-(only the `include`d result fields), an error line `{"index", "source", "error"[, "id"]}`.
+(only the `include`d result fields; plus "language" and "sentiment" when `analysis` asks,
+"boilerplate" and "duplicate_of" when `dedup` does), an error line
+`{"index", "source", "error"[, "id"]}`.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from serve_app.core import cleaning, counting
+from serve_app.core.analysis import boilerplate, dedup, review
 from serve_app.core.records import Record
 from serve_app.core.summary import Summary
 
 RESULT_FIELDS: Final = frozenset(
-    {"text", "char_count", "word_count", "unique_words", "word_counts"}
+    {"text", "char_count", "word_count", "unique_words", "word_counts", "language", "sentiment"}
 )
 
 
@@ -30,23 +37,69 @@ class BulkOptions:
     # Result fields per record: None for all, an empty set for none (then only the summary
     # and the error lines matter).
     include: frozenset[str] | None = None
+    analysis: review.AnalysisOptions = review.AnalysisOptions()
+    dedup: dedup.DedupOptions = dedup.DedupOptions()
+    # Duplicates across chunks that run apart (/v1/batch): leave them to the caller, which
+    # checks `Analysis.signatures` in input order against one index.
+    defer_duplicates: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
     rows: list[dict[str, Any]]  # one per record, in order; empty when nothing is included
     summary: Summary
+    # With defer_duplicates: per record, its signature (None for an error record) and, when
+    # flagged records are left out of the counts, its words (None: already left out).
+    signatures: list[dedup.SignatureState] | None = None
+    words: list[dedup.Words] | None = None
 
 
-def analyze_records(records: Sequence[Record], options: BulkOptions) -> Analysis:
-    """Clean and count every good record; an error row for every bad one."""
+def analyze_records(
+    records: Sequence[Record],
+    options: BulkOptions,
+    *,
+    duplicates: dedup.DuplicateIndex | None = None,
+) -> Analysis:
+    """Clean and count every good record; an error row for every bad one.
+
+    With `options.dedup.duplicates`, a record is a duplicate of an earlier one in `records`, or
+    in `duplicates` when given: pass one index to calls made in input order to find duplicates
+    across them (a job's blocks), else each call finds those within its own records.
+    """
     summary = Summary()
+    flags = options.dedup
+    index = duplicates
+    deferred = flags.duplicates and options.defer_duplicates
+    signatures: list[dedup.SignatureState] | None = [] if deferred else None
+    words: list[dedup.Words] | None = [] if deferred and flags.exclude_from_counts else None
+    if index is None and flags.duplicates and not deferred:
+        index = dedup.DuplicateIndex(threshold=flags.threshold)
+    # Flags and analytics need each record on its own: no whole-chunk counting then.
+    per_record = flags.any or options.analysis.any
     include = options.include
     want_rows = include is None or bool(include)
+    # Per-record counts only when a row shows them: the summary counts the words themselves.
+    want_counts = include is None or not include.isdisjoint({"unique_words", "word_counts"})
     good = [r for r in records if r.error is None and r.text is not None]
     cleaned = cleaning.clean_many([r.text for r in good], options.clean)  # type: ignore[misc]
-    results = iter(zip(cleaned, counting.count_with_full(cleaned, options.count), strict=True))
+    count_options = options.count
+    chunk = None if per_record else _split_chunk(cleaned, count_options)
+    if chunk is not None:  # the chunk's words counted at once; per record only what rows show
+        word_totals, chunk_counts = chunk
+        summary.add_results(
+            results=len(cleaned),
+            char_count=sum(map(len, cleaned)),
+            word_count=sum(word_totals),
+            word_counts=chunk_counts,
+        )
+        record_words: list[list[str]] | None = None
+        if want_rows and want_counts:
+            record_words = counting.tokenize_many(cleaned, count_options)
+    else:
+        record_words = counting.tokenize_many(cleaned, count_options)
+        word_totals = [len(words) for words in record_words]
     rows: list[dict[str, Any]] = []
+    at = 0  # index of the next good record
     for record in records:
         if record.error is not None or record.text is None:
             summary.add_failure()
@@ -55,25 +108,100 @@ def analyze_records(records: Sequence[Record], options: BulkOptions) -> Analysis
             if record.id is not None:
                 row["id"] = record.id
             rows.append(row)
+            if signatures is not None:
+                signatures.append(None)
+            if words is not None:
+                words.append(None)
             continue
-        text, (counts, full) = next(results)
+        text = cleaned[at]
         char_count = len(text)
-        summary.add_result(char_count=char_count, word_count=counts.word_count, word_counts=full)
-        if not want_rows:
-            continue
-        row = {"index": record.index, "source": record.source, "id": record.id}
-        result = {
-            "text": text,
-            "char_count": char_count,
-            "word_count": counts.word_count,
-            "unique_words": counts.unique_words,
-            "word_counts": counts.word_counts,
-        }
-        if include is not None:
-            result = {k: v for k, v in result.items() if k in include}
-        row.update(result)
-        rows.append(row)
-    return Analysis(rows, summary)
+        marks: dict[str, Any] = {}
+        if flags.boilerplate:
+            default_review = boilerplate.is_boilerplate(text)
+            summary.add_flags(boilerplate=default_review)
+            if default_review:
+                marks["boilerplate"] = True
+        if index is not None:
+            first = index.check(record.index, dedup.signature(text))
+            summary.add_flags(duplicate=first is not None)
+            if first is not None:
+                marks["duplicate_of"] = first
+        if signatures is not None:
+            sig = dedup.signature(text)
+            signatures.append((sig.exact, sig.minhash))
+        if chunk is None:
+            assert record_words is not None
+            if marks and flags.exclude_from_counts:
+                summary.add_words(char_count=char_count, words=[])
+            else:
+                summary.add_words(char_count=char_count, words=record_words[at])
+            if words is not None:
+                taken = record_words[at]
+                words.append(None if marks else (len(taken), dict(Counter(taken))))
+        extra = review.analyze(text, options.analysis) if options.analysis.any else {}
+        if extra:
+            summary.add_analysis(extra)
+        if want_rows:
+            row = {"index": record.index, "source": record.source, "id": record.id}
+            result: dict[str, Any] = {
+                "text": text,
+                "char_count": char_count,
+                "word_count": word_totals[at],
+            }
+            if want_counts:
+                assert record_words is not None
+                counts = counting.counts_of(record_words[at], count_options)
+                result["unique_words"] = counts.unique_words
+                result["word_counts"] = counts.word_counts
+            result.update(extra)
+            if include is not None:
+                result = {k: v for k, v in result.items() if k in include}
+            row.update(result)
+            row.update(marks)
+            rows.append(row)
+        at += 1
+    return Analysis(rows, summary, signatures, words)
+
+
+# What str.split() splits on besides " \t\n\v\f\r" (Arrow's ASCII whitespace).
+_NOT_ASCII_BLANK = re.compile(
+    "[\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+
+
+def _split_chunk(
+    texts: list[str], options: counting.CountOptions
+) -> tuple[list[int], dict[str, int]] | None:
+    """Whitespace words of a whole chunk, counted by Arrow in C++ (split, then a hash count in
+    first-occurrence order): each text's number of words and the chunk's counts. Arrow's
+    whitespace is exactly str.split()'s (checked over every code point in the tests). None
+    where only the Python path gives the same words: other tokenizers, filters, lone
+    surrogates (not UTF-8)."""
+    if not counting.splits_on_whitespace_only(options) or not texts:
+        return None
+    if options.lowercase:
+        texts = [text.casefold() for text in texts]
+    try:
+        array = pa.array(texts, pa.large_string())  # UTF-8, as Arrow holds text
+    except (UnicodeEncodeError, pa.ArrowException):
+        return None
+    # Arrow keeps an empty word for whitespace at either end, and for an empty text: strip the
+    # ends first (clean() has already, in both presets), and count empty texts as wordless.
+    if any(text[:1].isspace() or text[-1:].isspace() for text in texts):
+        array = pc.utf8_trim_whitespace(array)  # str.strip()'s whitespace too (tested)
+    if any(map(_NOT_ASCII_BLANK.search, texts)):
+        words = pc.utf8_split_whitespace(array)
+    else:  # twice as fast, and the same where every whitespace is one of " \t\n\v\f\r"
+        words = pc.ascii_split_whitespace(array)
+    lengths: list[int] = pc.list_value_length(words).to_pylist()
+    sizes: list[int] = pc.binary_length(array).to_pylist()
+    totals = [n if size else 0 for n, size in zip(lengths, sizes, strict=True)]
+    counted = pc.value_counts(pc.list_flatten(words))
+    values: list[str] = counted.field(0).to_pylist()
+    numbers: list[int] = counted.field(1).to_pylist()
+    counts = dict(zip(values, numbers, strict=True))
+    counts.pop("", None)  # the empty texts' (no word is empty)
+    return totals, counts
 
 
 def to_ndjson(rows: Sequence[dict[str, Any]]) -> bytes:

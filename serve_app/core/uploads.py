@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from serve_app.core import cleaning
+from serve_app.core.analysis.dedup import SignatureState, Words
 from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
 from serve_app.core.records import ParseOptions, Record, UploadError
 from serve_app.core.records.base import BufferedRecordParser
@@ -34,6 +35,9 @@ class ChunkAnswer:
     failed_docs: tuple[int, ...] = ()  # documents that end here: drop their later frames
     upload_error: str | None = None  # the whole upload is unusable from here on
     node_id: str = ""
+    # Duplicates (BulkOptions.defer_duplicates): per record, for the ingress's index.
+    signatures: list[SignatureState] | None = None
+    words: list[Words] | None = None
 
 
 def read_frame(frame: Frame, options: ParseOptions) -> tuple[list[Record], bool]:
@@ -128,7 +132,14 @@ def _answer(
     analysis = analyze_records(records, options)
     summary_only = options.include is not None and not options.include
     lines = b"" if summary_only else to_ndjson(analysis.rows)
-    return ChunkAnswer(lines, analysis.summary.to_state(), failed, upload_error)
+    return ChunkAnswer(
+        lines,
+        analysis.summary.to_state(),
+        failed,
+        upload_error,
+        signatures=analysis.signatures,
+        words=analysis.words,
+    )
 
 
 def number_lines(lines: bytes, first: int) -> tuple[bytes, int]:

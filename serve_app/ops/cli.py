@@ -136,6 +136,8 @@ def _batch(args: argparse.Namespace) -> int:
     # Words are data, not rich markup: "[/b]" would raise, "[b]x" would be eaten.
     top = summary.get("top_words", [])
     table.add_row("top_words", ", ".join(f"{escape(w)} ({c:,})" for w, c in top))
+    for key, value in analytics_rows(summary):
+        table.add_row(key, value)
     Console().print(table)
     if args.out:
         console.print(f"results: {args.out}")
@@ -291,6 +293,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(loadtest)
     loadtest.set_defaults(run=_loadtest)
     return parser
+
+
+def analytics_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The summary lines that review-analytics options add, when they were asked for."""
+    from rich.markup import escape
+
+    rows: list[tuple[str, str]] = []
+    for key in ("duplicates", "boilerplate"):
+        if key in summary:
+            rows.append((key, f"{summary[key]:,}"))
+    if languages := summary.get("languages"):
+        rows.append(("languages", ", ".join(f"{escape(k)} ({n:,})" for k, n in languages.items())))
+    if sentiment := summary.get("sentiment"):
+        labels = ", ".join(f"{label} {n:,}" for label, n in sentiment["labels"].items())
+        rows.append(("sentiment", f"{labels}; mean score {sentiment['mean_score']:+.3f}"))
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:

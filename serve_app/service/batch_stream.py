@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from serve_app.core.analysis.dedup import DuplicateIndex, mark_duplicates
 from serve_app.core.records import UploadError
 from serve_app.core.records.framing import Frame, Framer
 from serve_app.core.summary import Summary
@@ -57,6 +58,7 @@ async def stream_batch(
     limits: BatchLimits = BatchLimits(),
     top_words: int = 10,
     on_chunk: Callable[[ChunkAnswer, Summary], None] | None = None,
+    duplicates: DuplicateIndex | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield one NDJSON line per input record, in input order, then the summary line.
 
@@ -102,7 +104,12 @@ async def stream_batch(
             nodes[answer.node_id] += 1
             if on_chunk is not None:
                 on_chunk(answer, summary)
+            first_index = next_index
             lines, next_index = number_lines(answer.lines, next_index)
+            if duplicates is not None and answer.signatures is not None:
+                lines = mark_duplicates(
+                    lines, first_index, answer.signatures, answer.words, duplicates, summary
+                )
             total.merge(summary)
             failed_docs.update(answer.failed_docs)
             if lines:

@@ -24,6 +24,7 @@ already keep both CPUs busy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -32,10 +33,12 @@ from typing import Any, TypeVar
 from ray import serve
 
 from serve_app.core import cleaning, counting, uploads
+from serve_app.core.analysis import review
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions
 from serve_app.core.records.framing import Frame
 from serve_app.core.uploads import ChunkAnswer
+from serve_app.core.userwords import Dictionary
 from serve_app.service.logs import start_log_flusher
 from serve_app.service.metrics import DeploymentMetrics
 
@@ -99,6 +102,27 @@ class TextCleaner:
             raise RuntimeError("cleaning core answers wrongly")
 
 
+@functools.lru_cache(maxsize=256)
+def _with_dictionary(
+    options: counting.CountOptions, dictionary: Dictionary
+) -> counting.CountOptions:
+    """The request's options plus the deployment's words (cached: one merge per distinct pair)."""
+    if not dictionary.user_words and not dictionary.extra_stopwords:
+        return options
+    return dataclasses.replace(
+        options,
+        user_words=dictionary.user_words + options.user_words,
+        extra_stopwords=dictionary.extra_stopwords + options.extra_stopwords,
+    )
+
+
+def _count_dict(text: str, options: counting.CountOptions) -> dict[str, Any]:
+    counts = _counts_dict(counting.count(text, options))
+    if options.offsets:
+        counts["tokens"] = counting.token_offsets(text, options)
+    return counts
+
+
 @serve.deployment
 class WordCounter:
     def __init__(self) -> None:
@@ -107,9 +131,33 @@ class WordCounter:
         self._metrics = DeploymentMetrics()
         start_log_flusher()
         self._node_id = _node_id()
+        self._dictionary = Dictionary()
+        self._analysis_ready = False
 
     def reconfigure(self, config: dict[str, Any]) -> None:
+        """serve_config.yaml's user_config: `user_words` and `extra_stopwords`, added to every
+        request's. `serve deploy` with a changed user_config calls this on every running replica
+        (no restart); a wrong config raises here, with a message naming what is wrong."""
+        self._dictionary = Dictionary.from_config(config)
         self._config = dict(config)
+
+    def dictionary(self) -> dict[str, list[str]]:
+        """The words this replica adds to every request (for operators and tests)."""
+        return {
+            "user_words": list(self._dictionary.user_words),
+            "extra_stopwords": list(self._dictionary.extra_stopwords),
+        }
+
+    def _options(self, options: counting.CountOptions) -> counting.CountOptions:
+        return _with_dictionary(options, self._dictionary)
+
+    def _analysis(self, options: review.AnalysisOptions | None) -> review.AnalysisOptions | None:
+        if options is None or not options.any:
+            return None
+        if not self._analysis_ready:  # the models load on the first request that asks (~1 s)
+            review.warm_up()
+            self._analysis_ready = True
+        return options
 
     async def count(
         self, texts: list[str], options: counting.CountOptions | Sequence[counting.CountOptions]
@@ -117,7 +165,7 @@ class WordCounter:
         per_text = _per_text(options, len(texts))
         with self._metrics.timed(len(texts), sum(map(len, texts))):
             return [
-                _counts_dict(counting.count(text, opts))
+                _count_dict(text, self._options(opts))
                 for text, opts in zip(texts, per_text, strict=True)
             ]
 
@@ -126,15 +174,31 @@ class WordCounter:
         texts: list[str],
         clean_options: cleaning.CleanOptions | Sequence[cleaning.CleanOptions],
         count_options: counting.CountOptions | Sequence[counting.CountOptions],
+        analysis_options: review.AnalysisOptions
+        | Sequence[review.AnalysisOptions | None]
+        | None = None,
     ) -> list[dict[str, Any]]:
         """Clean, then count, a batch of real-time texts: the full analysis, text included."""
         per_text = _per_text(count_options, len(texts))
+        per_text_analysis = _per_text(analysis_options, len(texts))
         with self._metrics.timed(len(texts), sum(map(len, texts))):
             cleaned = _clean_all(texts, clean_options)
-            return [
-                {"text": text, "char_count": len(text), **_counts_dict(counting.count(text, opts))}
-                for text, opts in zip(cleaned, per_text, strict=True)
-            ]
+            results = []
+            for text, opts, analysis in zip(cleaned, per_text, per_text_analysis, strict=True):
+                result = {
+                    "text": text,
+                    "char_count": len(text),
+                    **_count_dict(text, self._options(opts)),
+                }
+                if (wanted := self._analysis(analysis)) is not None:
+                    result.update(review.analyze(text, wanted))
+                results.append(result)
+            return results
+
+    def _bulk(self, options: BulkOptions) -> BulkOptions:
+        """The deployment's words added; the analysis models loaded if the options ask."""
+        self._analysis(options.analysis)
+        return dataclasses.replace(options, count=self._options(options.count))
 
     def analyze_chunk(
         self, frames: list[Frame], parse: ParseOptions, options: BulkOptions
@@ -142,7 +206,7 @@ class WordCounter:
         """Parse, clean and count one bulk chunk of raw frames (`core.uploads`): NDJSON lines
         ready to write and the chunk's partial summary."""
         started = time.perf_counter()
-        answer = uploads.analyze_chunk(frames, parse, options)
+        answer = uploads.analyze_chunk(frames, parse, self._bulk(options))
         # How many texts and characters is known only once the frames are parsed.
         metrics = self._metrics
         metrics.core_seconds.observe(time.perf_counter() - started)
@@ -156,7 +220,7 @@ class WordCounter:
     def count_chunk(self, chunk: uploads.CleanedChunk, options: BulkOptions) -> ChunkAnswer:
         """Count a chunk TextCleaner.clean_chunk cleaned: the second of two hops."""
         with self._metrics.timed(len(chunk.records), 0):
-            answer = uploads.count_chunk(chunk, options)
+            answer = uploads.count_chunk(chunk, self._bulk(options))
         return dataclasses.replace(answer, node_id=self._node_id)
 
     def check_health(self) -> None:

@@ -28,6 +28,8 @@ from starlette.types import Receive, Scope, Send
 
 from serve_app import __version__
 from serve_app.core import cleaning, counting, records
+from serve_app.core.analysis import review
+from serve_app.core.analysis.dedup import DuplicateIndex
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records.framing import Frame
 from serve_app.core.summary import Summary
@@ -59,7 +61,9 @@ from serve_app.service.metrics import IngressMetrics, RouteLatency
 from serve_app.service.microbatch import GroupCommitter
 from serve_app.settings import Settings
 
-RESULT_FIELDS = frozenset({"text", "char_count", "word_count", "unique_words", "word_counts"})
+RESULT_FIELDS = frozenset(
+    {"text", "char_count", "word_count", "unique_words", "word_counts", "language", "sentiment"}
+)
 
 
 def _error_doc(description: str) -> dict[str, Any]:
@@ -346,13 +350,18 @@ class Ingress:
         )
 
     async def _analyze_many(
-        self, items: list[tuple[str, cleaning.CleanOptions, counting.CountOptions]]
+        self,
+        items: list[
+            tuple[str, cleaning.CleanOptions, counting.CountOptions, review.AnalysisOptions | None]
+        ],
     ) -> list[dict[str, Any]]:
-        texts, clean_options, count_options = zip(*items, strict=True)
+        texts, clean_options, count_options, analysis = zip(*items, strict=True)
+        # Without analytics, the call is what it was: replicas of an older version still answer.
+        extra = (list(analysis),) if any(a is not None for a in analysis) else ()
         # One hop, not TextCleaner then WordCounter: see serve_app.service.deployments.
         return await _call_downstream(  # type: ignore[no-any-return]
             lambda: self._counter.analyze.remote(
-                list(texts), list(clean_options), list(count_options)
+                list(texts), list(clean_options), list(count_options), *extra
             ),
             timeout_s=self._settings.request_budget_s,
         )
@@ -383,7 +392,13 @@ class Ingress:
 
     @api.post("/v1/analyze", response_model=AnalyzeResponse, responses=_ERRORS)
     async def analyze(self, body: AnalyzeRequest) -> Response:
-        item = (body.text, body.clean.to_core(), body.count.to_core())
+        analysis = body.analysis.to_core()
+        item = (
+            body.text,
+            body.clean.to_core(),
+            body.count.to_core(),
+            analysis if analysis.any else None,
+        )
         return _json(await self._within_budget(self._analyze_batch.submit(item)))
 
     # -- the manual ----------------------------------------------------------------------------
@@ -511,11 +526,18 @@ class Ingress:
             raise HTTPException(415, str(exc)) from None
         except records.UploadError as exc:
             raise HTTPException(400, str(exc)) from None
+        flags = batch_options.dedup.to_core()
         bulk = BulkOptions(
             clean=batch_options.clean.to_core(),
             count=batch_options.count.to_core(),
             include=fields,
+            analysis=batch_options.analysis.to_core(),
+            # Chunks go to any replica: they send signatures, and one index here, where the
+            # records meet in input order, finds duplicates across the whole upload.
+            dedup=flags,
+            defer_duplicates=True,
         )
+        duplicates = DuplicateIndex(threshold=flags.threshold) if flags.duplicates else None
 
         async def submit(frames: list[Frame]) -> ChunkAnswer:
             # One hop: the replica parses, cleans, counts and encodes (README, "How it works").
@@ -548,6 +570,7 @@ class Ingress:
             ),
             top_words=top_words,
             on_chunk=on_chunk,
+            duplicates=duplicates,
         )
         # Run the pipeline up to its first line before answering, so an upload that is unusable
         # from the start (no text column, bad gzip, too large) gets a 4xx, not a broken stream.

@@ -26,6 +26,7 @@ import ray
 from ray.util import metrics
 
 from serve_app.core import cleaning, counting
+from serve_app.core.analysis import dedup, review
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records.base import ParseOptions
 from serve_app.service import jobs
@@ -236,6 +237,10 @@ class JobRegistry:
                 clean=cleaning.CleanOptions(**options["clean"]),
                 count=counting.CountOptions(**count),
                 include=None if include is None else frozenset(include),
+                # Review analytics (README). Not duplicates: a job's groups run apart and its
+                # indices restart per file, so there is no one order to find them in (yet).
+                analysis=review.AnalysisOptions(**options.get("analysis", {})),
+                dedup=dedup.DedupOptions(**{**options.get("dedup", {}), "duplicates": False}),
             ),
             format=request["format"],
             output_format=request["output_format"],

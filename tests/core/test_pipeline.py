@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
 
 from serve_app.core import cleaning, counting
 from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
-from serve_app.core.records import ParseOptions, parser_for
+from serve_app.core.records import ParseOptions, Record, parser_for
+from serve_app.core.summary import Summary
 
 
 def parse(body: bytes) -> list:  # type: ignore[type-arg]
@@ -66,3 +70,60 @@ def test_seed_options_match_the_seed_script() -> None:
 def test_ndjson_is_one_line_per_row() -> None:
     rows = analyze_records(parse(BODY), BulkOptions()).rows
     assert to_ndjson(rows).count(b"\n") == 3
+
+
+# --- the chunk's whitespace words, counted by Arrow --------------------------------------------
+
+
+def test_arrow_whitespace_is_str_split_whitespace() -> None:
+    # The chunk path leans on this: Arrow's Unicode whitespace is exactly str.split()'s.
+    points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    texts = [f"a{chr(c)}b" for c in points]
+    split = pc.utf8_split_whitespace(pa.array(texts)).to_pylist()
+    assert [t for t, s in zip(texts, split, strict=True) if t.split() != s] == []
+    ends = [f"{chr(c)}a{chr(c)}" for c in points]
+    trimmed = pc.utf8_trim_whitespace(pa.array(ends)).to_pylist()
+    assert [t for t, s in zip(ends, trimmed, strict=True) if t.strip() != s] == []
+
+
+def records_of(texts: list[str]) -> list[Record]:
+    return [Record(i, None, i, text, None, len(text)) for i, text in enumerate(texts)]
+
+
+CHUNK = [
+    "b a  b\nc",
+    "a\u3000d\x1ce b",  # whitespace only str.split() and Arrow's Unicode split know
+    "",
+    "  ",
+    "B b ß SS ss",
+    "物流 很快 物流",
+]
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+@pytest.mark.parametrize(
+    "texts", [CHUNK, CHUNK[:1], [t for t in CHUNK if t.isascii()], [*CHUNK, "a\ud800b a"]]
+)
+def test_chunk_counts_match_record_by_record(texts: list[str], lowercase: bool) -> None:
+    options = BulkOptions(
+        clean=cleaning.CleanOptions(preset="minimal"),
+        count=counting.CountOptions(tokenizer="whitespace", lowercase=lowercase),
+    )
+    analysis = analyze_records(records_of(texts), options)
+    expected = Summary()
+    for text in cleaning.clean_many(texts, options.clean):
+        counts, full = counting.count_full(text, options.count)
+        expected.add_result(char_count=len(text), word_count=counts.word_count, word_counts=full)
+    assert analysis.summary == expected
+    assert list(analysis.summary.word_counts) == list(expected.word_counts)  # first occurrence
+    for row, text in zip(analysis.rows, cleaning.clean_many(texts, options.clean), strict=True):
+        assert row["word_count"] == counting.count(text, options.count).word_count
+        assert row["word_counts"] == counting.count(text, options.count).word_counts
+
+
+def test_chunk_split_of_unstripped_texts() -> None:
+    from serve_app.core.pipeline import _split_chunk
+
+    texts = ["", " ", " x ", "\u3000a b\x1c", "a"]
+    options = counting.CountOptions(tokenizer="whitespace", lowercase=False)
+    assert _split_chunk(texts, options) == ([0, 0, 1, 2, 1], {"x": 1, "a": 2, "b": 1})

@@ -98,3 +98,48 @@ def test_analyze_chunk_parses_cleans_counts_and_encodes_raw_frames(counter: Any)
         "word_count": 3,
     }
     assert counter.analyze_chunk(frames, parse, BulkOptions(include=frozenset())).lines == b""
+
+
+def test_reconfigure_adds_the_deployments_words_to_every_request() -> None:
+    counter = WordCounter.func_or_class()  # type: ignore[attr-defined]
+    text = "我买了小米手机，东西不错"
+    plain = asyncio.run(counter.count([text], counting.CountOptions()))[0]
+    assert "小米手机" not in plain["word_counts"] and "东西" in plain["word_counts"]
+
+    counter.reconfigure({"user_words": ["小米手机"], "extra_stopwords": ["东西"]})
+    assert counter.dictionary() == {"user_words": ["小米手机"], "extra_stopwords": ["东西"]}
+    own = counting.CountOptions(extra_stopwords=("不错",))
+    counted = asyncio.run(counter.count([text], own))[0]["word_counts"]
+    assert "小米手机" in counted and "东西" not in counted and "不错" not in counted
+    body = orjson.dumps({"text": text}) + b"\n"
+    framer = framer_for("application/x-ndjson", ParseOptions())
+    answer = counter.analyze_chunk(
+        framer.feed(body) + framer.close(), ParseOptions(), BulkOptions()
+    )
+    assert "小米手机" in orjson.loads(answer.lines.splitlines()[0])["word_counts"]
+
+    counter.reconfigure({})  # words taken out again, without a new replica
+    assert asyncio.run(counter.count([text], counting.CountOptions()))[0] == plain
+    with pytest.raises(ValueError, match="unknown key"):
+        counter.reconfigure({"userwords": []})
+
+
+def test_offsets_and_analysis_only_when_asked(counter: Any) -> None:
+    from serve_app.core.analysis.review import AnalysisOptions
+
+    text = "物流很快 great value"
+    options = counting.CountOptions(offsets=True)
+    [counted] = asyncio.run(counter.count([text], options))
+    assert counted["tokens"] == counting.token_offsets(text, options)
+    [analyzed] = asyncio.run(
+        counter.analyze(
+            [text],
+            cleaning.CleanOptions(),
+            counting.CountOptions(),
+            [AnalysisOptions(language=True, sentiment=True)],
+        )
+    )
+    assert analyzed["language"] == "mixed" and analyzed["sentiment"]["label"] == "positive"
+    assert "tokens" not in analyzed
+    [plain] = asyncio.run(counter.analyze([text], cleaning.CleanOptions(), counting.CountOptions()))
+    assert "language" not in plain and "sentiment" not in plain

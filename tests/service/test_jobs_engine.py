@@ -120,3 +120,28 @@ def test_a_forced_format_ignores_the_extension(tmp_path: Path, kind: str) -> Non
         storage, spec, 0, [InputFile(str(tmp_path / "data.txt"), len(data))]
     )
     assert (result.records, result.failed) == (1, 0)
+
+
+def test_a_group_carries_the_review_analytics(tmp_path: Path) -> None:
+    from serve_app.core.analysis.dedup import DedupOptions
+    from serve_app.core.analysis.review import AnalysisOptions
+
+    options = BulkOptions(
+        analysis=AnalysisOptions(language=True, sentiment=True),
+        dedup=DedupOptions(boilerplate=True),
+    )
+    storage, spec = make_spec(tmp_path, options=options)
+    (tmp_path / "r.jsonl").write_bytes(
+        b'{"text": "\\u8d28\\u91cf\\u5f88\\u597d"}\n{"text": "Great value, would buy again"}\n'
+        b'{"text": "\\u9ed8\\u8ba4\\u597d\\u8bc4"}\n'
+    )
+    files = [InputFile(str(tmp_path / "r.jsonl"), (tmp_path / "r.jsonl").stat().st_size)]
+    result = jobs.process_group(storage, spec, 0, files)
+    rows = [
+        orjson.loads(line) for line in (tmp_path / "out" / result.shard).read_bytes().splitlines()
+    ]
+    assert [r["language"] for r in rows] == ["zh", "en", "zh"]
+    assert [r.get("boilerplate", False) for r in rows] == [False, False, True]
+    summary = result.summary.to_dict()
+    assert summary["languages"] == {"zh": 2, "en": 1} and summary["boilerplate"] == 1
+    assert sum(summary["sentiment"]["labels"].values()) == 3

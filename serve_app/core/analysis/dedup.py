@@ -1,0 +1,194 @@
+"""Exact and near-duplicate reviews: signatures made where the records are cleaned, one index
+where they meet in input order.
+
+A record's key is its cleaned text case-folded with everything but letters and digits taken
+out ("Great, GREAT!" and "great great" are one). Exact duplicates share the key's hash; near
+duplicates share most character 3-grams of it: a 64-value MinHash, banded for
+locality-sensitive lookup (8 x 8 at the default threshold of 0.8: candidates from ~0.77
+Jaccard up), then kept only when the estimated Jaccard similarity reaches the threshold. Keys
+shorter than 8 characters ("好评", "good") are only ever exact duplicates: a 3-gram set that
+small says nothing.
+
+The hashes are stable across processes (BLAKE2b, fixed seeds), so signatures made on different
+replicas compare. `DuplicateIndex` keeps up to `exact_capacity` keys (~100 bytes each) and
+`capacity` signatures (~600 bytes each with their bands): past that, later records are still
+checked against what it holds but not added (`full`, said in the summary).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import regex
+
+from serve_app.core.summary import Summary
+
+__all__ = [
+    "DedupOptions",
+    "DuplicateIndex",
+    "Signature",
+    "mark_duplicates",
+    "signature",
+    "splice_duplicate",
+]
+
+NUM_PERM: Final = 64
+# (bands, rows) splits of the signature; a pair of similarity s becomes a candidate with
+# probability 1 - (1 - s^rows)^bands, which rises steeply near (1/bands)^(1/rows).
+_BANDINGS: Final = ((4, 16), (8, 8), (16, 4), (32, 2))
+SHINGLE: Final = 3
+MIN_NEAR_CHARS: Final = 8
+_PRIME: Final = (1 << 61) - 1
+_rng = np.random.default_rng(0x5EED_2026)  # fixed: every process draws the same permutations
+_A: Final = _rng.integers(1, _PRIME, size=NUM_PERM, dtype=np.uint64)
+_B: Final = _rng.integers(0, _PRIME, size=NUM_PERM, dtype=np.uint64)
+_NOT_ALNUM: Any = regex.compile(r"[^\p{L}\p{N}]+")
+
+
+@dataclass(frozen=True, slots=True)
+class DedupOptions:
+    """Bulk options: flag duplicates of an earlier record (`duplicate_of`) and default reviews
+    (`boilerplate`), count them in the summary, and optionally leave them out of the words."""
+
+    duplicates: bool = False
+    boilerplate: bool = False
+    threshold: float = 0.8
+    exclude_from_counts: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], not {self.threshold}")
+
+    @property
+    def any(self) -> bool:
+        return self.duplicates or self.boilerplate
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    exact: bytes  # 8 bytes; empty for a text with no letter or digit (never a duplicate)
+    minhash: bytes | None  # NUM_PERM uint32 values; None for a short key
+
+
+def _key(text: str) -> str:
+    key: str = _NOT_ALNUM.sub("", text.casefold())
+    return key
+
+
+def _hash64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def signature(text: str) -> Signature:
+    key = _key(text)
+    if not key:
+        return Signature(b"", None)
+    exact = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    if len(key) < MIN_NEAR_CHARS:
+        return Signature(exact, None)
+    shingles = {key[i : i + SHINGLE] for i in range(len(key) - SHINGLE + 1)}
+    hashes = np.fromiter(
+        (_hash64(s.encode("utf-8")) & 0xFFFFFFFF for s in shingles),
+        dtype=np.uint64,
+        count=len(shingles),
+    )
+    # (a * h + b) mod p per permutation, wrapping at 2^64 as datasketch's does: still one fixed
+    # pseudo-random permutation of the hashes per row, which is all MinHash needs.
+    values = ((hashes[:, None] * _A[None, :] + _B[None, :]) % _PRIME) & 0xFFFFFFFF
+    return Signature(exact, values.min(axis=0).astype(np.uint32).tobytes())
+
+
+class DuplicateIndex:
+    """Records in input order; `check` says which earlier record one duplicates (and indexes
+    it when it duplicates none)."""
+
+    def __init__(
+        self, *, threshold: float = 0.8, capacity: int = 100_000, exact_capacity: int = 1_000_000
+    ) -> None:
+        if not 0 < threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], not {threshold}")
+        self.threshold = threshold
+        self.capacity = capacity
+        self.exact_capacity = exact_capacity
+        # the strictest banding whose steep part starts at or below the threshold
+        self._bands_n, self._rows = next(
+            ((b, r) for b, r in _BANDINGS if (1 / b) ** (1 / r) <= threshold), _BANDINGS[-1]
+        )
+        self.full = False
+        self._exact: dict[bytes, int] = {}
+        self._bands: list[dict[bytes, list[int]]] = [{} for _ in range(self._bands_n)]
+        self._signatures: dict[int, np.ndarray[Any, np.dtype[np.uint32]]] = {}
+
+    def check(self, index: int, sig: Signature) -> int | None:
+        if not sig.exact:
+            return None
+        first = self._exact.get(sig.exact)
+        if first is not None:
+            return first
+        if sig.minhash is None:
+            self._remember(sig.exact, index)
+            return None
+        values = np.frombuffer(sig.minhash, dtype=np.uint32)
+        width = self._rows * 4  # bytes
+        bands = [sig.minhash[b * width : (b + 1) * width] for b in range(self._bands_n)]
+        candidates = sorted(
+            {c for table, band in zip(self._bands, bands) for c in table.get(band, ())}
+        )
+        for candidate in candidates:
+            similar = float(np.count_nonzero(self._signatures[candidate] == values)) / NUM_PERM
+            if similar >= self.threshold:
+                return candidate
+        self._remember(sig.exact, index)
+        if len(self._signatures) >= self.capacity:
+            self.full = True
+            return None
+        self._signatures[index] = values
+        for table, band in zip(self._bands, bands):
+            table.setdefault(band, []).append(index)
+        return None
+
+    def _remember(self, exact: bytes, index: int) -> None:
+        if len(self._exact) >= self.exact_capacity:
+            self.full = True
+            return
+        self._exact[exact] = index
+
+
+def splice_duplicate(row: bytes, first: int) -> bytes:
+    """Add `"duplicate_of": first` to a serialized JSON object row."""
+    field = b'"duplicate_of":' + str(first).encode()
+    return field.join((b"{", b"}")) if row == b"{}" else row[:-1] + b"," + field + b"}"
+
+
+SignatureState = tuple[bytes, bytes | None] | None  # per record; None for an error record
+Words = tuple[int, dict[str, int]] | None  # per record; None when not to be taken back
+
+
+def mark_duplicates(
+    lines: bytes,
+    first: int,
+    signatures: Sequence[SignatureState],
+    words: Sequence[Words] | None,
+    index: DuplicateIndex,
+    summary: Summary,
+) -> bytes:
+    """Check a chunk's records (indices first, first + 1, ...) against the upload's index, in
+    order: `duplicate_of` spliced into their lines (when there are lines), counted in the
+    chunk's summary, and their words taken back out of it when `words` says so."""
+    rows = lines.split(b"\n") if lines else None
+    for k, state in enumerate(signatures):
+        if state is None:
+            continue
+        found = index.check(first + k, Signature(*state))
+        summary.add_flags(duplicate=found is not None)
+        if found is None:
+            continue
+        if rows is not None:
+            rows[k] = splice_duplicate(rows[k], found)
+        if words is not None and (taken := words[k]) is not None:
+            summary.remove_words(word_count=taken[0], word_counts=taken[1])
+    return b"\n".join(rows) if rows is not None else lines

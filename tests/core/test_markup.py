@@ -1,0 +1,137 @@
+"""strip_html against what a browser's innerText and Elasticsearch's html_strip leave."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from serve_app.core.cleaning import CleanOptions, clean
+from serve_app.core.markup import _scan_tags, _strip_tags, html_unsettled, strip_html
+
+HTML_ONLY = CleanOptions(fix_encoding=False, normalize=None, fullwidth_alnum=False)
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>Great product.</p><p>Works well</p>", "Great product. Works well"),
+        ("fast<br>cheap", "fast cheap"),
+        ("fast<br/>cheap<BR />ok", "fast cheap ok"),
+        ("<li>red</li><li>blue</li>", "red blue"),
+        ("<ul><li>a</li></ul>b", "a b"),
+        ("<div>one</div><div>two</div>", "one two"),
+        ("<h1>Title</h1>Body", "Title Body"),
+        ("<td>1</td><td>2</td>", "1 2"),
+        ("<tr><td>x</td></tr><tr><td>y</td></tr>", "x y"),
+        ("line<hr>rule", "line rule"),
+        ("<blockquote>q</blockquote>r", "q r"),
+        ("a<p class='x'>b", "a b"),
+    ],
+)
+def test_block_tags_and_br_leave_whitespace(html: str, text: str) -> None:
+    assert clean(html, HTML_ONLY) == text
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<b>gr</b>eat", "great"),
+        ("<i>it</i><em>al</em><span>ic</span>", "italic"),
+        ('<a href="/x">li</a>nk', "link"),
+        ("<strong>st</strong><u>ro</u><small>ng</small>", "strong"),
+        ("x<sup>2</sup>", "x2"),
+        ("<font color=red>co</font>lour", "colour"),
+    ],
+)
+def test_inline_tags_join(html: str, text: str) -> None:
+    assert clean(html, HTML_ONLY) == text
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ('<a href="/x?a>b">link</a>', "link"),
+        ("<img alt='5 > 3' src=x>after", "after"),
+        ("<a title=\"a>b\" href='c>d'>text</a>", "text"),
+        ('<a href = "x>y" >text</a>', "text"),
+        ('<p data-x="1>2">para</p>', "para"),
+        ('</a title=">">end', "end"),
+        ('<img alt="">x', "x"),
+    ],
+)
+def test_quoted_attribute_values_may_hold_gt(html: str, text: str) -> None:
+    assert clean(html, HTML_ONLY) == text
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ('<a href="x>never closed', "never closed"),  # HTML5: the tag runs to the end; here to ">"
+        ('<a b"c>text', "text"),  # a quote inside a name is part of the name, not a value
+    ],
+)
+def test_unbalanced_quotes_end_at_the_first_gt(html: str, text: str) -> None:
+    assert clean(html, HTML_ONLY) == text
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p class=MsoNormal>Great<o:p></o:p></p>", "Great"),
+        ("Works<o:p>&nbsp;</o:p>well", "Works well"),
+        ("<w:sdt>doc</w:sdt>ument", "document"),
+        ('<v:shape id="x" style="a:b">shape</v:shape>', "shape"),
+        ("<st1:place>Paris</st1:place> trip", "Paris trip"),
+        ("<o:p>a</o:p><o:p>b</o:p>", "a b"),  # o:p is Word's paragraph end
+        ("<w:p>one</w:p><w:p>two</w:p>", "one two"),
+    ],
+)
+def test_office_namespaced_tags_are_removed(html: str, text: str) -> None:
+    assert clean(html, HTML_ONLY) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<http://example.com>",
+        "<mailto:a@b.co>",
+        "ratio <1:2>",
+        "<:o) <a:",
+        "time <12:30>",
+    ],
+)
+def test_colons_that_are_not_namespaced_tags_are_kept(text: str) -> None:
+    assert clean(text, HTML_ONLY) == text
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "a<br>b",
+        "<p>x</p><p>y</p>",
+        "<b<br>r>seam",
+        "<<p>b>x",
+        '<a href="/x?a>b">link</a>',
+        "<o:p>a</o:p>",
+        "&lt;p&gt;x&lt;/p&gt;y",
+    ],
+)
+def test_strip_html_is_settled(html: str) -> None:
+    once = strip_html(html)
+    assert not html_unsettled(once), once
+    assert clean(clean(html), CleanOptions()) == clean(html)
+
+
+# The one-substitution fast path must remove what the scanner removes; only whitespace may differ
+# (the pipeline collapses it right after).
+MARKUP_PIECES = [
+    *["<p>", "</p>", "<br/>", "<BR>", "<b>", "</b>", "<i>", "<li>", "<o:p>", "</o:p>", "<x-y>"],
+    *['<a href="/x?a>b">', "<img alt='5 > 3' src=x>", '<a b="', "'", '"', "=", "<", ">"],
+    *["<great>", "<3", "a", " ", "\n", "&lt;", "&gt;", "&amp;", "<!--", "-->", "<script>"],
+    *["</script>", "<b", "r>", "<!x>", "<?p>", "物流", "<P class=MsoNormal>"],
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(MARKUP_PIECES), max_size=14).map("".join))
+def test_fast_path_removes_what_the_scanner_removes(text: str) -> None:
+    assert _strip_tags(text).split() == _scan_tags(text).split()

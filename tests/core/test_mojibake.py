@@ -1,0 +1,44 @@
+"""Mojibake repair against ftfy's own cases (Apache-2.0, vendored in references/ftfy)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from serve_app.core.cleaning import CleanOptions, clean
+
+CASES = json.loads((Path(__file__).parent / "references/ftfy/test_cases.json").read_text("utf-8"))
+FIX = CleanOptions(strip_html=False, normalize=None, fullwidth_alnum=False)
+NO_FIX = CleanOptions(fix_encoding=False, strip_html=False, normalize=None, fullwidth_alnum=False)
+# The cleaner repairs UTF-8 read as Latin-1 or Windows-1252 only (see cleaning.py): these
+# labels name the other code pages, whose cases it mostly leaves as they are.
+OTHER_CODE_PAGES = ("1250", "1251", "MacRoman", "437")
+
+
+def in_scope(case: dict[str, str]) -> bool:
+    return not any(page in case["label"] for page in OTHER_CODE_PAGES)
+
+
+PASSING = [c for c in CASES if c["expect"] == "pass"]
+
+
+def test_the_cases_are_read() -> None:
+    assert len([c for c in PASSING if in_scope(c)]) > 100
+
+
+@pytest.mark.parametrize("case", [c for c in PASSING if in_scope(c)], ids=lambda c: c["label"][:60])
+def test_ftfy_cases_are_repaired(case: dict[str, str]) -> None:
+    # ftfy's own expectation for its encoding fix alone, through the cleaner's other
+    # always-on steps (controls, whitespace) too
+    expected = case.get("fixed-encoding", case["fixed"])
+    assert clean(case["original"], FIX) == clean(expected, NO_FIX)
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in PASSING if not in_scope(c)], ids=lambda c: c["label"][:60]
+)
+def test_other_code_pages_are_repaired_or_left_alone(case: dict[str, str]) -> None:
+    # Some of them share a Latin-1 shape ("Â\xa0") and get repaired; none is made worse.
+    expected = case.get("fixed-encoding", case["fixed"])
+    out = clean(case["original"], FIX)
+    assert out in (clean(case["original"], NO_FIX), clean(expected, NO_FIX))
