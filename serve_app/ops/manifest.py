@@ -376,6 +376,31 @@ $worker_env
               containerPort: $serve_port
             - name: metrics
               containerPort: $metrics_port
+            # The pod's HAProxy answers on the serve port and passes these to an ingress
+            # replica (README, "Operating it"). Ready: TextCleaner and WordCounter answer a
+            # tiny request (/readyz waits 5 s for them). Live: an ingress answers at all;
+            # slow to fail (2 min) so that a rollout elsewhere never restarts this pod. Until
+            # Ray and the application are up, the startup probe holds the other two back.
+            startupProbe:
+              httpGet:
+                path: /livez
+                port: serve
+              periodSeconds: 5
+              failureThreshold: 120
+            readinessProbe:
+              httpGet:
+                path: /readyz
+                port: serve
+              periodSeconds: 5
+              timeoutSeconds: 7
+              failureThreshold: 3
+            livenessProbe:
+              httpGet:
+                path: /livez
+                port: serve
+              periodSeconds: 10
+              timeoutSeconds: 5
+              failureThreshold: 12
             resources:
 $worker_resources
             securityContext:

@@ -39,6 +39,7 @@ from serve_app.core.records import ParseOptions
 from serve_app.core.records.framing import Frame
 from serve_app.core.uploads import ChunkAnswer
 from serve_app.core.userwords import Dictionary
+from serve_app.service.logs import start_log_flusher
 from serve_app.service.metrics import DeploymentMetrics
 
 T = TypeVar("T")
@@ -73,6 +74,7 @@ def _node_id() -> str:
 class TextCleaner:
     def __init__(self) -> None:
         self._metrics = DeploymentMetrics()
+        start_log_flusher()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         # No tunables yet beyond what the options carry; kept so serve_config.yaml's
@@ -127,6 +129,7 @@ class WordCounter:
         # Load the dictionary segmenter now, once per replica, not on the first request.
         counting.warm_up()
         self._metrics = DeploymentMetrics()
+        start_log_flusher()
         self._node_id = _node_id()
         self._dictionary = Dictionary()
         self._analysis_ready = False
