@@ -355,7 +355,35 @@ class Health(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    detail: Any = Field(description="What is wrong with the request.")
+    """Every error the application answers: what is wrong, and the request id to quote.
+
+    Errors that never reach the application (Serve's backpressure 503, HAProxy's own
+    answers) are plain text or HTML: README, "Operating it".
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "detail": "request body is larger than the limit of 4194304 bytes",
+                    "request_id": "3f9a0c1e-5b7d-4e2a-9c61-0d8e4b2a7f10",
+                },
+                {
+                    "detail": [
+                        {"type": "missing", "loc": ["body", "text"], "msg": "Field required"}
+                    ],
+                    "request_id": "b41c7f0e-2d3a-4c8b-a1e9-6f5d0c2b9e47",
+                },
+            ]
+        }
+    )
+
+    detail: Any = Field(description="What is wrong with the request (a message or a list).")
+    request_id: str | None = Field(
+        None,
+        description="The X-Request-ID of the request (also in the response header): the key to "
+        "its log lines.",
+    )
 
 
 # -- bulk jobs (POST /v1/jobs) -----------------------------------------------------------------

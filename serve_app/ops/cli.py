@@ -13,9 +13,22 @@ from typing import Any
 
 from serve_app import __version__
 
+# `cleanserve batch` exit codes: scripts tell "some records failed" from "the run failed".
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_RECORDS_FAILED = 3
+BATCH_EXIT_CODES = f"""\
+exit status:
+  0  every record was cleaned and counted
+  {EXIT_ERROR}  the run failed: service unreachable, an HTTP error, or the stream broke off
+  {EXIT_USAGE}  bad arguments: unreadable --options, no input file
+  {EXIT_RECORDS_FAILED}  the run finished, but some records failed (the count is printed; --out
+     keeps their error lines)
+"""
+
 
 def _up(args: argparse.Namespace) -> int:
-    from serve_app.ops.launcher import LaunchOptions, serve_until_signal
+    from serve_app.ops.launcher import LaunchOptions, serve_logs_dir, serve_until_signal
 
     options = LaunchOptions(
         config=Path(args.config),
@@ -34,6 +47,7 @@ def _up(args: argparse.Namespace) -> int:
 
         print(f"Ray cluster: {ray.get_runtime_context().gcs_address}", flush=True)
         print(f"Ray dashboard: http://127.0.0.1:{args.dashboard_port}", flush=True)
+        print(f"Service logs (JSON lines): {serve_logs_dir()}", flush=True)
         print(f"cleanserve is up at {url}  (API docs: {url}/docs; Ctrl-C stops it)", flush=True)
 
     serve_until_signal(options, on_ready=ready)
@@ -82,10 +96,10 @@ def _batch(args: argparse.Namespace) -> int:
         files = expand_inputs(args.inputs)
     except (json.JSONDecodeError, BatchClientError) as exc:
         console.print(f"[red]error:[/red] {exc}")
-        return 2
+        return EXIT_USAGE
     if not files:
         console.print("[red]error:[/red] no input files matched")
-        return 2
+        return EXIT_USAGE
 
     bar = Progress(
         TextColumn("[bold]{task.fields[records]:>9,} records"),
@@ -130,7 +144,7 @@ def _batch(args: argparse.Namespace) -> int:
         except BatchClientError as exc:
             bar.stop()
             console.print(f"[red]error:[/red] {exc}")
-            return 1
+            return EXIT_ERROR
     summary = result.summary or {}
     table = Table(title=f"cleanserve batch: {len(files)} file(s)", show_header=False)
     for key in ("records", "ok", "failed", "total_chars", "total_words", "unique_words"):
@@ -141,12 +155,15 @@ def _batch(args: argparse.Namespace) -> int:
     for key, value in analytics_rows(summary):
         table.add_row(key, value)
     Console().print(table)
-    if summary.get("failed"):
-        console.print(
-            f"[yellow]{summary['failed']:,} record(s) failed[/yellow]; see their error lines"
-        )
     if args.out:
         console.print(f"results: {args.out}")
+    if failed := summary.get("failed", 0):
+        where = f" in {args.out}" if args.out else " (--out keeps them)"
+        console.print(
+            f"[red]{failed:,} of {summary.get('records', 0):,} record(s) failed[/red]; "
+            f"see their error lines{where}"
+        )
+        return EXIT_RECORDS_FAILED
     return 0
 
 
@@ -228,10 +245,23 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start Ray and the service on this machine")
     up.add_argument("--config", default=str(DEFAULT_CONFIG), help="a Serve config file")
     up.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    up.add_argument("--port", type=int, default=8000)
-    up.add_argument("--dashboard-port", type=int, default=8265)
-    up.add_argument("--haproxy-metrics-port", type=int, default=9101)
-    up.add_argument("--haproxy-stats-port", type=int, default=8404)
+    up.add_argument("--port", type=int, default=8000, help="HTTP port (default: 8000)")
+    up.add_argument(
+        "--dashboard-port", type=int, default=8265, help="Ray dashboard port (default: 8265)"
+    )
+    up.add_argument(
+        "--haproxy-metrics-port",
+        type=int,
+        default=9101,
+        help="HAProxy's Prometheus listener (default: 9101; two services on one machine need "
+        "different ones)",
+    )
+    up.add_argument(
+        "--haproxy-stats-port",
+        type=int,
+        default=8404,
+        help="HAProxy's stats page (default: 8404)",
+    )
     up.add_argument("--num-cpus", type=int, default=None, help="CPUs for Ray (default: all)")
     up.add_argument(
         "--job-roots",
@@ -241,17 +271,36 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(run=_up)
 
     batch = commands.add_parser(
-        "batch", help="clean and count files through a running service, with a progress bar"
+        "batch",
+        help="clean and count files through a running service, with a progress bar",
+        description="Upload files to /v1/batch as one streamed request; the summary is printed "
+        "at the end.",
+        epilog=BATCH_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     batch.add_argument(
         "inputs", nargs="+", help="files, directories or quoted globs ('data/*.json')"
     )
     batch.add_argument("--out", help="write the per-record NDJSON results here")
-    batch.add_argument("--url", default=os.environ.get("CLEANSERVE_URL", "http://127.0.0.1:8000"))
+    batch.add_argument(
+        "--url",
+        default=os.environ.get("CLEANSERVE_URL", "http://127.0.0.1:8000"),
+        help="the service's base URL (default: $CLEANSERVE_URL, else http://127.0.0.1:8000)",
+    )
     batch.add_argument("--options", help='JSON, as /v1/analyze: {"clean": {...}, "count": {...}}')
     batch.add_argument("--summary-only", action="store_true", help="only the summary comes back")
-    batch.add_argument("--top-words", type=int, default=10)
-    batch.add_argument("--api-key", default=os.environ.get("CLEANSERVE_API_KEY"))
+    batch.add_argument(
+        "--top-words",
+        type=int,
+        default=10,
+        help="how many of the most frequent words the summary lists (default: 10)",
+    )
+    batch.add_argument(
+        "--api-key",
+        default=os.environ.get("CLEANSERVE_API_KEY"),
+        help="bearer token, when the service has API keys (default: $CLEANSERVE_API_KEY; "
+        "prefer the variable: a command line is visible to other users)",
+    )
     batch.set_defaults(run=_batch)
 
     job = commands.add_parser("job", help="bulk jobs on files where they lie, on the whole cluster")

@@ -9,24 +9,38 @@ from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("CLEANSERVE_URL", "http://127.0.0.1:8000"))
-    parser.add_argument("--api-key", default=os.environ.get("CLEANSERVE_API_KEY"))
-    actions = parser.add_subparsers(dest="action", required=True)
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("CLEANSERVE_URL", "http://127.0.0.1:8000"),
+        help="the service's base URL (default: $CLEANSERVE_URL, else http://127.0.0.1:8000)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("CLEANSERVE_API_KEY"),
+        help="bearer token, when the service has API keys (default: $CLEANSERVE_API_KEY)",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, help="what to do")
     submit = actions.add_parser("submit", help="start a job on files the service can read")
     submit.add_argument("inputs", nargs="+", help="paths, directories, quoted globs, s3:// URIs")
     submit.add_argument("--out", required=True, help="output directory or s3:// prefix")
-    submit.add_argument("--output-format", choices=("ndjson", "parquet"))
+    submit.add_argument(
+        "--output-format", choices=("ndjson", "parquet"), help="shard format (default: ndjson)"
+    )
     submit.add_argument("--options", help='JSON, as /v1/analyze: {"clean": {...}, "count": {...}}')
-    submit.add_argument("--format", choices=("auto", "json", "ndjson", "csv", "parquet"))
-    submit.add_argument("--text-field")
-    submit.add_argument("--id-field")
+    submit.add_argument(
+        "--format",
+        choices=("auto", "json", "ndjson", "csv", "parquet"),
+        help="input format (default: auto, by extension)",
+    )
+    submit.add_argument("--text-field", help="the field or column with the text (default: text)")
+    submit.add_argument("--id-field", help="the field or column with the id (default: id)")
     submit.add_argument("--summary-only", action="store_true", help="no row per good record")
-    submit.add_argument("--top-words", type=int)
-    submit.add_argument("--overwrite", action="store_true")
+    submit.add_argument("--top-words", type=int, help="words in the summary (default: 10)")
+    submit.add_argument("--overwrite", action="store_true", help="replace an earlier run's output")
     submit.add_argument("--wait", action="store_true", help="show progress until the job ends")
     for name, what in (("status", "a job's state"), ("cancel", "stop a job")):
         action = actions.add_parser(name, help=what)
-        action.add_argument("id")
+        action.add_argument("id", help="the job id `cleanserve job submit` printed")
     status = actions.choices["status"]
     status.add_argument("--wait", action="store_true", help="show progress until the job ends")
     actions.add_parser("list", help="every job the service knows")

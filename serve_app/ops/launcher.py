@@ -227,12 +227,43 @@ def running_service(options: LaunchOptions) -> Iterator[str]:
         wait_healthy(url, options.ready_timeout_s)
         yield url
     finally:
-        with contextlib.suppress(Exception):
-            from ray import serve
-
-            serve.shutdown()  # type: ignore[no-untyped-call]
+        stop_serve(config["applications"][0]["name"])
         ray.shutdown()
         end_descendants()
+
+
+def stop_serve(app_name: str) -> None:
+    """Delete the application and wait, then shut Serve down.
+
+    Deleted first, its replicas drain what is in flight (graceful_shutdown_timeout_s) while
+    HAProxy still forwards to them; a straight serve.shutdown() stops the proxies at once and
+    cuts every open request (tests/reliability/test_shutdown.py). Serve waits at most 60 s.
+    """
+    from ray import serve
+
+    try:
+        serve.delete(app_name)
+    except TimeoutError:
+        pass  # still draining after 60 s: what is left is cut below
+    except Exception:
+        # Our Serve client points at a controller that is gone (someone ran `serve shutdown`,
+        # then `serve deploy` started another): serve.shutdown() drops that client without
+        # acting, and the next call finds the running controller by name.
+        with contextlib.suppress(Exception):
+            serve.shutdown()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(Exception):
+            serve.delete(app_name)
+    with contextlib.suppress(Exception):
+        serve.shutdown()  # type: ignore[no-untyped-call]
+
+
+def serve_logs_dir() -> str:
+    """Where this cluster's replicas write their log files (the JSON lines of README,
+    "Operating it"): logs/serve/ in the Ray session directory."""
+    import ray
+
+    context = ray.get_runtime_context()
+    return os.path.join(context.get_temp_dir(), context.get_session_name(), "logs", "serve")
 
 
 def serve_until_signal(options: LaunchOptions, *, on_ready: Callable[[str], None] = print) -> None:

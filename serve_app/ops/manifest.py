@@ -256,6 +256,42 @@ def rayservice(local: Mapping[str, Any], target: Target) -> dict[str, Any]:
         WORKER_POD,
         _ports(("serve", SERVE_PORT), ("metrics", METRICS_PORT)),
     )
+    # The pod's HAProxy answers on the serve port and passes these to an ingress replica
+    # (README, "Operating it"). Ready: TextCleaner and WordCounter answer a tiny request
+    # (/readyz waits 5 s for them). Live: an ingress answers at all; slow to fail (2 min) so
+    # that a rollout elsewhere never restarts this pod. Until Ray and the application are up,
+    # the startup probe holds the other two back. Inserted before `resources`, as written.
+    probes = {
+        "startupProbe": {
+            "httpGet": {"path": "/livez", "port": "serve"},
+            "periodSeconds": 5,
+            "failureThreshold": 120,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "serve"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 7,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/livez", "port": "serve"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 12,
+        },
+    }
+    worker = {
+        key: value
+        for key, value in [
+            *[
+                (k, v)
+                for k, v in worker.items()
+                if k in ("name", "image", "imagePullPolicy", "env", "ports")
+            ],
+            *probes.items(),
+            *[(k, v) for k, v in worker.items() if k in ("resources", "securityContext")],
+        ]
+    }
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayService",

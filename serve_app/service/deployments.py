@@ -38,6 +38,7 @@ from serve_app.core.records import ParseOptions
 from serve_app.core.records.framing import Frame
 from serve_app.core.uploads import ChunkAnswer
 from serve_app.core.userwords import Dictionary
+from serve_app.service.logs import start_log_flusher
 from serve_app.service.metrics import DeploymentMetrics
 
 T = TypeVar("T")
@@ -79,6 +80,7 @@ def check_user_config(deployment: str, config: dict[str, Any]) -> None:
 class TextCleaner:
     def __init__(self) -> None:
         self._metrics = DeploymentMetrics()
+        start_log_flusher()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         check_user_config("TextCleaner", config)
@@ -131,6 +133,7 @@ class WordCounter:
         # Load the dictionary segmenter now, once per replica, not on the first request.
         counting.warm_up()
         self._metrics = DeploymentMetrics()
+        start_log_flusher()
         self._node_id = _node_id()
         self._dictionary = Dictionary()
         self._analysis_ready = False

@@ -15,7 +15,12 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-OPEN_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+from serve_app.service.logs import error_body, request_id_of
+
+# Probes and the documentation need no key: a kubelet or a load balancer sends none.
+OPEN_PATHS = frozenset(
+    {"/healthz", "/livez", "/readyz", "/docs", "/openapi.json", "/docs/oauth2-redirect"}
+)
 
 
 def load_api_keys(*, inline: str | None, file: str | None) -> tuple[bytes, ...]:
@@ -90,7 +95,10 @@ class BearerAuth:
             await _send_json(
                 send,
                 401,
-                {"detail": "missing or invalid API key: send Authorization: Bearer <key>"},
+                error_body(
+                    "missing or invalid API key: send Authorization: Bearer <key>",
+                    request_id_of(scope),
+                ),
                 [(b"www-authenticate", b"Bearer")],
             )
             return
@@ -112,7 +120,7 @@ class BodyLimit:
         max_bytes = self.config.max_body_bytes
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
-                await self._reject(send)
+                await _send_json(send, 413, error_body(self._detail(), request_id_of(scope)))
                 return
         seen = 0
 
@@ -127,9 +135,6 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
-
-    async def _reject(self, send: Send) -> None:
-        await _send_json(send, 413, {"detail": self._detail()})
 
     def _detail(self) -> str:
         return f"request body is larger than the limit of {self.config.max_body_bytes} bytes"

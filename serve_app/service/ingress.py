@@ -9,14 +9,16 @@ ingress frames the bytes, and each chunk of frames is one call to `WordCounter.a
 # No `from __future__ import annotations`: Serve rebuilds the route signatures and FastAPI
 # must see real classes, not strings, to tell a JSON body from a query parameter.
 import asyncio
+import copy
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
 import ray.exceptions
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from ray import serve
@@ -44,39 +46,153 @@ from serve_app.schemas import (
     Health,
 )
 from serve_app.service.batch_stream import BatchLimits, UploadTooLarge, stream_batch
-from serve_app.service.guards import BearerAuth, BodyLimit, GuardConfig
+from serve_app.service.guards import OPEN_PATHS, BearerAuth, BodyLimit, GuardConfig
 from serve_app.service.jobs_api import registry as job_registry
 from serve_app.service.jobs_api import router as jobs_router
-from serve_app.service.metrics import IngressMetrics
+from serve_app.service.logs import (
+    RequestLog,
+    error_body,
+    fields_of,
+    log_error,
+    log_event,
+    start_log_flusher,
+)
+from serve_app.service.metrics import IngressMetrics, RouteLatency
 from serve_app.service.microbatch import GroupCommitter
 from serve_app.settings import Settings
 
 RESULT_FIELDS = frozenset(
     {"text", "char_count", "word_count", "unique_words", "word_counts", "language", "sentiment"}
 )
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorBody, "description": "Body larger than the configured limit."},
-    415: {"model": ErrorBody, "description": "The body is not sent as application/json."},
-    422: {
-        "description": "Invalid JSON (also: not UTF-8, nested too deeply), unknown option, "
-        "wrong type or lone surrogate."
+
+
+def _error_doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Answers that come from Serve or HAProxy, not from the application (README, "Operating it").
+_PLAIN_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+_SERVING_ERRORS: dict[int | str, dict[str, Any]] = {
+    500: {
+        **_error_doc(
+            "An internal error (JSON, with the request id to quote), or HAProxy's plain-text "
+            '"Internal Server Error" when no ingress replica could answer.'
+        ),
+        "content": {"application/json": {}, **_PLAIN_TEXT},
     },
-    504: {"model": ErrorBody, "description": "The per-request time budget ran out."},
+    503: {
+        "description": 'Overloaded: Serve\'s plain-text "Request dropped due to backpressure", '
+        "with Retry-After. Send again later.",
+        "content": _PLAIN_TEXT,
+    },
 }
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: _error_doc("Body larger than the configured limit."),
+    415: _error_doc("The body is not sent as application/json."),
+    422: _error_doc(
+        "Invalid JSON (also: not UTF-8, nested too deeply), unknown option, wrong type or lone "
+        "surrogate; `detail` lists each problem with its location."
+    ),
+    504: _error_doc("The per-request time budget ran out."),
+    **_SERVING_ERRORS,
+}
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: _error_doc("A deployment did not answer within 5 s (the detail says which error).")
+}
+_BATCH_EXAMPLES: dict[str, dict[str, Any]] = {
+    "application/x-ndjson": {
+        "summary": "One JSON object per line",
+        "value": '{"id": "r1", "text": "物流很快，包装很好！"}\n'
+        '{"id": "r2", "text": "<b>Great</b> value, would buy again"}\n'
+        '{"id": "r3", "review": "no text field"}\n',
+    },
+    "text/csv": {
+        "summary": "A header row; the text column is `text_field`",
+        "value": 'id,text\nr1,"物流很快，包装很好！"\nr2,"Great value, would buy again"\n',
+    },
+    "application/json": {
+        "summary": "An array of objects",
+        "value": [
+            {"id": "r1", "text": "物流很快，包装很好！"},
+            {"id": "r2", "text": "Great value"},
+        ],
+    },
+}
+# What the service answers to the NDJSON example (a test keeps it true), without the last
+# line's "nodes" (which machines did the work).
+_BATCH_RESULT_EXAMPLE = (
+    '{"index":0,"source":null,"id":"r1","text":"物流很快，包装很好！","char_count":10,'
+    '"word_count":5,"unique_words":5,"word_counts":{"物流":1,"很快":1,"包装":1,"很":1,"好":1}}\n'
+    '{"index":1,"source":null,"id":"r2","text":"Great value, would buy again",'
+    '"char_count":28,"word_count":5,"unique_words":5,'
+    '"word_counts":{"great":1,"value":1,"would":1,"buy":1,"again":1}}\n'
+    '{"index":2,"source":null,"error":"line 3: missing field \\"text\\"","id":"r3"}\n'
+    '{"summary":{"records":3,"ok":2,"failed":1,"total_chars":38,"total_words":10,'
+    '"unique_words":10,"top_words":[["物流",1],["很快",1],["包装",1],["很",1],["好",1],'
+    '["great",1],["value",1],["would",1],["buy",1],["again",1]]}}\n'
+)
 
 guard_config = GuardConfig()
+# The document and its page are routes of the Ingress class (below), not FastAPI's own: the
+# bearer scheme depends on the replica's settings, and Serve runs a pickled copy of this app,
+# so module-level state set in the replica is not what an override here would read.
 api = FastAPI(
     title="cleanserve",
     version=__version__,
     summary="Clean text and count words (English, Chinese and mixed), in real time and in bulk.",
+    openapi_url=None,
+    docs_url=None,
+    redoc_url=None,
 )
+route_latency = RouteLatency()
+PROBES = frozenset({"/livez", "/readyz", "/healthz"})
 api.add_middleware(BodyLimit, config=guard_config, exempt=frozenset({"/v1/batch"}))
 api.add_middleware(BearerAuth, config=guard_config)
+# Outermost, so it times and logs what the guards answer too.
+api.add_middleware(RequestLog, observe=route_latency.observe, quiet_paths=PROBES)
 api.include_router(jobs_router)
 
 
-def _json(data: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
+def openapi_document(*, secured: bool) -> dict[str, Any]:
+    """The generated document; with `secured`, a bearer security scheme on every route that
+    needs a key."""
+    spec: dict[str, Any] = copy.deepcopy(api.openapi())
+    if not secured:
+        return spec
+    spec.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "One of the configured API keys (CLEANSERVE_API_KEYS or "
+            "CLEANSERVE_API_KEYS_FILE).",
+        }
+    }
+    unauthorized = {
+        "description": "Missing or unknown API key.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for path, operations in spec["paths"].items():
+        if path in OPEN_PATHS:
+            continue
+        for operation in operations.values():
+            operation["security"] = [{"bearer": []}]
+            operation["responses"]["401"] = unauthorized
+    return spec
+
+
+def served_paths() -> frozenset[str]:
+    # The class's routes sit in a router Serve includes; the document lists them all.
+    return frozenset(api.openapi()["paths"]) | {"/docs", "/openapi.json"}
+
+
+def _json(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(data), status_code=status_code, media_type="application/json", headers=headers
+    )
+
+
+def _error(request: Request, status_code: int, detail: Any, **kwargs: Any) -> Response:
+    return _json(error_body(detail, request.headers.get("x-request-id")), status_code, **kwargs)
 
 
 def _is_json(content_type: str) -> bool:
@@ -94,13 +210,13 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     ):
         # FastAPI takes a body of any other type as bytes, then says "not an object".
         message = "send the request body as JSON, with Content-Type: application/json"
-        return _json({"detail": message}, status_code=415)
+        return _error(request, 415, message)
     # FastAPI's default echoes each bad input back: that can be a 100 MB string, or hold a
     # lone surrogate that no UTF-8 response can carry (a 500 instead of a 422).
     detail = [
         {key: error[key] for key in ("type", "loc", "msg") if key in error} for error in errors
     ]
-    return _json({"detail": detail}, status_code=422)
+    return _error(request, 422, detail)
 
 
 @api.exception_handler(StarletteHTTPException)
@@ -113,8 +229,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     elif isinstance(cause, RecursionError):
         msg = "JSON decode error: nested too deeply"
     else:
-        return await http_exception_handler(request, exc)
-    return _json({"detail": [{"type": "json_invalid", "loc": ["body"], "msg": msg}]}, 422)
+        return _error(request, exc.status_code, exc.detail, headers=exc.headers)
+    return _error(request, 422, [{"type": "json_invalid", "loc": ["body"], "msg": msg}])
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -211,6 +327,8 @@ class Ingress:
         self._settings = Settings(**settings)
         self._metrics = IngressMetrics()
         guard_config.configure(self._settings)
+        route_latency.start(served_paths())
+        start_log_flusher()
         job_registry.configure(settings)
         batching = {
             "max_batch": self._settings.realtime_max_batch,
@@ -261,7 +379,9 @@ class Ingress:
     async def _within_budget(self, call: Any) -> Any:
         try:
             return await asyncio.wait_for(call, self._settings.request_budget_s)
-        except TimeoutError:
+        except TimeoutError as exc:
+            # Serve's context filter adds this request's id to the line.
+            log_error("request_timeout", exc, budget_s=self._settings.request_budget_s)
             raise HTTPException(
                 504, f"request took longer than its budget of {self._settings.request_budget_s} s"
             ) from None
@@ -291,8 +411,36 @@ class Ingress:
         )
         return _json(await self._within_budget(self._analyze_batch.submit(item)))
 
-    @api.get("/healthz", response_model=Health, responses={503: {"model": ErrorBody}})
-    async def healthz(self) -> Response:
+    # -- the manual ----------------------------------------------------------------------------
+
+    @api.get("/openapi.json", include_in_schema=False)
+    async def openapi_json(self) -> Response:
+        return _json(openapi_document(secured=bool(guard_config.keys)))
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs(self) -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="cleanserve API")
+
+    # -- probes ------------------------------------------------------------------------------
+
+    @api.get("/livez", response_model=Health, tags=["probes"])
+    async def livez(self) -> Response:
+        """The ingress answers. Calls nothing downstream: a slow stage is not a reason to
+        restart this process (that is what /readyz is for)."""
+        return _json({"status": "ok", "deployments": {}})
+
+    @api.get("/readyz", response_model=Health, responses=_NOT_READY, tags=["probes"])
+    async def readyz(self, request: Request) -> Response:
+        """TextCleaner and WordCounter each answer a tiny request within 5 s: the service
+        accepts work."""
+        return await self._readiness(request)
+
+    @api.get("/healthz", response_model=Health, responses=_NOT_READY, tags=["probes"])
+    async def healthz(self, request: Request) -> Response:
+        """The same check as /readyz (kept for existing clients)."""
+        return await self._readiness(request)
+
+    async def _readiness(self, request: Request) -> Response:
         try:
             await asyncio.wait_for(
                 asyncio.gather(
@@ -301,8 +449,9 @@ class Ingress:
                 ),
                 timeout=5,
             )
-        except Exception as exc:  # any failure to answer is "not healthy", said plainly
-            return _json({"detail": f"a deployment did not answer: {exc!r}"}, status_code=503)
+        except Exception as exc:  # any failure to answer is "not ready", said plainly
+            log_error("not_ready", exc, request_id=request.headers.get("x-request-id"))
+            return _error(request, 503, f"a deployment did not answer: {exc!r}")
         return _json({"status": "ok", "deployments": {"TextCleaner": "ok", "WordCounter": "ok"}})
 
     # -- bulk --------------------------------------------------------------------------------
@@ -311,22 +460,33 @@ class Ingress:
         "/v1/batch",
         responses={
             200: {
-                "content": {"application/x-ndjson": {}},
+                "content": {"application/x-ndjson": {"example": _BATCH_RESULT_EXAMPLE}},
                 "description": "One JSON line per input record, in input order, then "
-                '{"summary": {...}}.',
+                '{"summary": {...}}. A record that cannot be read gets {"id", "error"} and '
+                'counts as failed; an upload that breaks off midway ends with {"error": ...}.',
             },
-            400: {"model": ErrorBody},
-            413: {"model": ErrorBody},
-            415: {"model": ErrorBody},
-            422: {"model": ErrorBody},
+            400: _error_doc("The upload cannot be read (bad gzip, no text column, ...)."),
+            413: _error_doc("The upload passed max_upload_bytes (or a record max_record_bytes)."),
+            415: _error_doc("A Content-Type the batch reader does not know."),
+            422: _error_doc("A bad query parameter (options, include, top_words)."),
+            **_SERVING_ERRORS,
         },
         openapi_extra={
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/x-ndjson": {"schema": {"type": "string"}},
-                    "application/json": {"schema": {"type": ["array", "object"]}},
-                    "text/csv": {"schema": {"type": "string"}},
+                    "application/x-ndjson": {
+                        "schema": {"type": "string"},
+                        "examples": {"reviews": _BATCH_EXAMPLES["application/x-ndjson"]},
+                    },
+                    "application/json": {
+                        "schema": {"type": ["array", "object"]},
+                        "examples": {"reviews": _BATCH_EXAMPLES["application/json"]},
+                    },
+                    "text/csv": {
+                        "schema": {"type": "string"},
+                        "examples": {"reviews": _BATCH_EXAMPLES["text/csv"]},
+                    },
                     "multipart/form-data": {
                         "schema": {
                             "type": "object",
@@ -393,8 +553,13 @@ class Ingress:
             # One hop: the replica parses, cleans, counts and encodes (README, "How it works").
             return await self._counter.analyze_chunk.remote(frames, parse, bulk)  # type: ignore[no-any-return]
 
+        tally = fields_of(request.scope)
+        tally.update(records=0, ok=0, failed=0, total_chars=0, total_words=0)
+
         def on_chunk(answer: ChunkAnswer, summary: Summary) -> None:
             self._metrics.chunk_records.observe(summary.records)
+            for key in ("records", "ok", "failed", "total_chars", "total_words"):
+                tally[key] += getattr(summary, key)
             # Ray's counters refuse an increment of 0.
             if summary.ok:
                 self._metrics.records.inc(summary.ok, tags={"outcome": "ok"})
@@ -425,13 +590,36 @@ class Ingress:
         except (records.UploadError, UploadTooLarge) as exc:
             raise HTTPException(413 if isinstance(exc, UploadTooLarge) else 400, str(exc)) from None
 
+        request_id = request.headers.get("x-request-id")
+
         async def body() -> Any:
-            yield first
+            outcome, level, cause = "finished", logging.INFO, {}
+            failure: Exception | None = None
             try:
+                yield first
                 async for line in lines:
                     yield line
             except (records.UploadError, UploadTooLarge) as exc:
+                outcome, level, cause = "stopped", logging.WARNING, {"error": str(exc)}
                 # Too late for a status code: say it in the stream, as a last line.
                 yield orjson.dumps({"error": str(exc)}) + b"\n"
+            except Exception as exc:
+                # A chunk failed for good (its stage is gone: a shutdown, every replica lost).
+                # The client gets a last line that says so, not a stream cut mid-way that
+                # looks like a network fault; the records before it are answered.
+                outcome, failure = "failed", exc
+                message = f"the batch stopped: {exc!r}; the records above are answered"
+                yield orjson.dumps({"error": message, "request_id": request_id}) + b"\n"
+            except BaseException as exc:
+                # The client went away (GeneratorExit) or the replica is ending the request.
+                outcome, level, cause = "broken", logging.WARNING, {"error": repr(exc)}
+                raise
+            finally:
+                if failure is not None:
+                    log_error("batch_failed", failure, request_id=request_id, **tally)
+                else:
+                    log_event(
+                        f"batch_{outcome}", level=level, request_id=request_id, **tally, **cause
+                    )
 
         return DuplexStreamingResponse(body(), media_type="application/x-ndjson")

@@ -53,7 +53,8 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "No file matches, unsupported file, bad path."},
     403: {"model": ErrorBody, "description": "A path outside the allowed roots."},
     409: {"model": ErrorBody, "description": "The output is not empty (see `overwrite`)."},
-    422: {"description": "Unknown field, wrong type."},
+    415: {"model": ErrorBody, "description": "The body is not sent as application/json."},
+    422: {"model": ErrorBody, "description": "Unknown field, wrong type."},
 }
 
 

@@ -204,6 +204,23 @@ def test_ports(rayservice: dict[str, Any]) -> None:
     assert 10001 not in head_ports, "the head Service would publish the Ray Client port"
 
 
+def test_worker_probes_use_livez_and_readyz(rayservice: dict[str, Any]) -> None:
+    from serve_app.service.ingress import served_paths
+
+    routes = served_paths()
+    _, *workers = ray_containers(rayservice)
+    for container in workers:
+        probes = {kind: container[kind]["httpGet"] for kind in ("readinessProbe", "livenessProbe")}
+        assert probes["readinessProbe"]["path"] == "/readyz"
+        assert probes["livenessProbe"]["path"] == "/livez"
+        assert container["startupProbe"]["httpGet"]["path"] == "/livez"
+        for probe in probes.values():
+            assert probe["port"] == "serve"
+            assert probe["path"] in routes
+        # /readyz waits up to 5 s for the deployments: the probe must wait longer.
+        assert container["readinessProbe"]["timeoutSeconds"] > 5
+
+
 def test_head_runs_no_replicas_and_workers_autoscale(rayservice: dict[str, Any]) -> None:
     cluster = rayservice["spec"]["rayClusterConfig"]
     assert cluster["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"

@@ -1,3 +1,4 @@
+import argparse
 import json
 import subprocess
 import sys
@@ -6,6 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from serve_app.ops.cli import EXIT_RECORDS_FAILED, build_parser
 from tests.support import free_port
 
 
@@ -16,6 +18,34 @@ def cleanserve(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[
         text=True,
         timeout=timeout,
     )
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    [group] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(group.choices)
+
+
+def without_help(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+    missing = []
+    for action in parser._actions:
+        if not action.help:
+            missing.append(f"{prefix} {'/'.join(action.option_strings) or action.dest}")
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += without_help(sub, f"{prefix} {name}")
+    return missing
+
+
+@pytest.mark.parametrize("name", sorted(subcommands()))
+def test_every_option_has_help_text(name: str) -> None:
+    assert without_help(subcommands()[name], f"cleanserve {name}") == []
+
+
+def test_batch_help_lists_the_exit_codes() -> None:
+    result = cleanserve("batch", "--help")
+    assert result.returncode == 0
+    for code in (0, 1, 2, EXIT_RECORDS_FAILED):
+        assert f"\n  {code}  " in result.stdout
 
 
 def test_version() -> None:
@@ -51,7 +81,8 @@ def test_batch_streams_files_and_writes_every_record(service_url: str, tmp_path:
     result = cleanserve(
         "batch", f"{data}/*.json", "--out", str(out), "--url", service_url, "--options", seed
     )
-    assert result.returncode == 0, result.stderr
+    # One record failed: the run says how many and exits 3 (it exited 0 before).
+    assert result.returncode == EXIT_RECORDS_FAILED, result.stderr
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert len(lines) == 26
     assert [line["source"].rsplit("/", 1)[-1] for line in lines[:25]] == [
@@ -60,4 +91,12 @@ def test_batch_streams_files_and_writes_every_record(service_url: str, tmp_path:
     assert lines[3]["text"] == texts[3].replace("\n", " ").strip()
     assert "error" in lines[25]
     assert "total_chars" in result.stdout and "great (50)" in result.stdout
-    assert "1 record(s) failed" in result.stderr
+    assert "1 of 26 record(s) failed" in result.stderr
+
+
+@pytest.mark.serve
+def test_batch_exits_0_when_every_record_is_answered(service_url: str, tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"text": "fine"}\n{"text": "also fine"}\n')
+    result = cleanserve("batch", str(tmp_path / "a.jsonl"), "--url", service_url)
+    assert result.returncode == 0, result.stderr
+    assert "failed" not in result.stderr

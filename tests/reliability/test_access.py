@@ -58,6 +58,7 @@ def test_v1_without_a_valid_key_is_a_401(
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert "API key" in response.json()["detail"]
+    assert response.json()["request_id"] == response.headers["x-request-id"]
 
 
 def test_a_batch_upload_without_a_key_is_a_401_before_it_is_read(anonymous: httpx.Client) -> None:
@@ -84,9 +85,28 @@ def test_each_configured_key_opens_v1(anonymous: httpx.Client, key: str, scheme:
     assert batch.status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/openapi.json", "/docs"])
+@pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz", "/openapi.json", "/docs"])
 def test_health_and_docs_stay_open(anonymous: httpx.Client, path: str) -> None:
     assert anonymous.get(path).status_code == 200
+
+
+def test_openapi_declares_the_bearer_scheme_on_every_guarded_route(
+    anonymous: httpx.Client,
+) -> None:
+    spec = anonymous.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["bearer"]["description"],
+    }
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            if path in {"/healthz", "/livez", "/readyz"}:
+                assert "security" not in operation, path
+            else:
+                assert operation["security"] == [{"bearer": []}], path
+                error = operation["responses"]["401"]["content"]["application/json"]["schema"]
+                assert error == {"$ref": "#/components/schemas/ErrorBody"}
 
 
 # -- listening sockets ---------------------------------------------------------------------------

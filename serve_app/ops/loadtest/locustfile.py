@@ -24,7 +24,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from locust import FastHttpUser, LoadTestShape, between, events, task
+from locust import (
+    FastHttpUser,
+    LoadTestShape,
+    between,
+    constant,
+    constant_throughput,
+    events,
+    task,
+)
 
 # Locust imports this file by path: put the tree it sits in first, so the siblings below come
 # from the same copy of serve_app (a checkout, or site-packages) as this file.
@@ -76,6 +84,13 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument(
         "--bulk-mb", type=float, default=3.0, help="size of one /v1/batch upload, in MB"
     )
+    group.add_argument(
+        "--user-rate",
+        type=float,
+        default=0.0,
+        help="requests/s of each real-time user, paced (Locust's constant_throughput); "
+        "0: a think time of 0.05-0.5 s (the default); -1: no think time (capacity probes)",
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -102,11 +117,20 @@ def _failure_text(response: Any) -> str:
 
 class ReviewUser(FastHttpUser):
     weight = 20
-    wait_time = between(0.05, 0.5)
+    _think = staticmethod(between(0.05, 0.5))
 
     def on_start(self) -> None:
-        seed = self.environment.parsed_options.seed if self.environment.parsed_options else 1
+        options = self.environment.parsed_options
+        seed = options.seed if options else 1
         self.gen = ReviewGenerator(seed * 100_003 + next(_user_serial))
+        rate = getattr(options, "user_rate", 0.0) if options else 0.0
+        if rate > 0:
+            self._think = constant_throughput(rate)
+        elif rate < 0:
+            self._think = constant(0)
+
+    def wait_time(self) -> float:
+        return float(self._think(self))
 
     def marker(self) -> str:
         """A word that no review contains and every option set leaves intact."""

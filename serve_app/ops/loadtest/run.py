@@ -50,18 +50,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: http://127.0.0.1:<dashboard-port>)",
     )
     target.add_argument("--port", type=int, default=8000, help="HTTP port of a started service")
-    target.add_argument("--dashboard-port", type=int, default=8265)
-    target.add_argument("--haproxy-metrics-port", type=int, default=9101)
-    target.add_argument("--haproxy-stats-port", type=int, default=8404)
+    target.add_argument("--dashboard-port", type=int, default=8265, help="Ray dashboard port")
+    target.add_argument(
+        "--haproxy-metrics-port", type=int, default=9101, help="HAProxy's Prometheus listener"
+    )
+    target.add_argument("--haproxy-stats-port", type=int, default=8404, help="HAProxy's stats")
     target.add_argument("--config", type=Path, help="Serve config for a started service")
 
     load = parser.add_argument_group("load")
-    load.add_argument("--shape", choices=profiles.SHAPES, default="steady")
+    load.add_argument(
+        "--shape", choices=profiles.SHAPES, default="steady", help="load shape (default: steady)"
+    )
     load.add_argument("-u", "--users", type=int, help="steady: users (default: locust.conf)")
     load.add_argument("-r", "--spawn-rate", type=float, help="steady: users started per second")
     load.add_argument("-t", "--run-time", help="steady: e.g. 30s, 3m (default: locust.conf)")
     load.add_argument("--seed", type=int, help="seed for the generated texts")
-    load.add_argument("--locust-conf", type=Path, default=LOCUST_CONF)
+    load.add_argument("--locust-conf", type=Path, default=LOCUST_CONF, help="Locust settings")
     load.add_argument("--sample-every", type=float, default=2.0, help="replica sampling, seconds")
 
     out = parser.add_argument_group("results and thresholds")
@@ -78,7 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='p95 limit for one endpoint (Locust name, e.g. "/v1/analyze"; "*": every endpoint); '
         "repeatable",
     )
-    out.add_argument("--max-p99-ms", action="append", default=[], metavar="NAME=MS")
+    out.add_argument(
+        "--max-p99-ms",
+        action="append",
+        default=[],
+        metavar="NAME=MS",
+        help="p99 limit for one request name (repeatable)",
+    )
     parser.add_argument(
         "locust_args", nargs=argparse.REMAINDER, help='after "--": more Locust arguments'
     )
