@@ -214,7 +214,12 @@ def _pod_template(component: str, container: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ray_container(
-    name: str, image: str, size: PodSize, ports: list[dict[str, Any]]
+    name: str,
+    image: str,
+    size: PodSize,
+    ports: list[dict[str, Any]],
+    *,
+    probes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "name": name,
@@ -224,6 +229,7 @@ def _ray_container(
         # is read when Ray starts, so it is on every Ray container, not in serveConfigV2.
         "env": _env(),
         "ports": ports,
+        **(probes or {}),
         "resources": _resources(size),
         # The image runs as Ray's own non-root user; nothing in Ray needs privileges.
         "securityContext": dict(_RAY_SECURITY),
@@ -250,17 +256,11 @@ def rayservice(local: Mapping[str, Any], target: Target) -> dict[str, Any]:
             ("metrics", METRICS_PORT),
         ),
     )
-    worker = _ray_container(
-        "ray-worker",
-        target.image,
-        WORKER_POD,
-        _ports(("serve", SERVE_PORT), ("metrics", METRICS_PORT)),
-    )
     # The pod's HAProxy answers on the serve port and passes these to an ingress replica
     # (README, "Operating it"). Ready: TextCleaner and WordCounter answer a tiny request
     # (/readyz waits 5 s for them). Live: an ingress answers at all; slow to fail (2 min) so
     # that a rollout elsewhere never restarts this pod. Until Ray and the application are up,
-    # the startup probe holds the other two back. Inserted before `resources`, as written.
+    # the startup probe holds the other two back.
     probes = {
         "startupProbe": {
             "httpGet": {"path": "/livez", "port": "serve"},
@@ -280,18 +280,13 @@ def rayservice(local: Mapping[str, Any], target: Target) -> dict[str, Any]:
             "failureThreshold": 12,
         },
     }
-    worker = {
-        key: value
-        for key, value in [
-            *[
-                (k, v)
-                for k, v in worker.items()
-                if k in ("name", "image", "imagePullPolicy", "env", "ports")
-            ],
-            *probes.items(),
-            *[(k, v) for k, v in worker.items() if k in ("resources", "securityContext")],
-        ]
-    }
+    worker = _ray_container(
+        "ray-worker",
+        target.image,
+        WORKER_POD,
+        _ports(("serve", SERVE_PORT), ("metrics", METRICS_PORT)),
+        probes=probes,
+    )
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayService",
