@@ -39,3 +39,14 @@ def test_no_package_module_imports_the_checkout() -> None:
         if name.split(".")[0] in CHECKOUT_ONLY
     }
     assert not offenders
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    from tests.support import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Test it", 1)[1]
+    command = section.split("```bash\n", 1)[1].split("\n```", 1)[0].strip()
+    assert "make check" in command and "pytest" in command
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert command in ci, f".ci/run must run the README's command: {command}"

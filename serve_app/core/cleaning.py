@@ -237,11 +237,12 @@ _FTFY_CONFIG = ftfy.TextFixerConfig(
     normalization=None,
     explain=False,
 )
-# ftfy's own first check runs at 5-20 MB/s, so look for the shape of the damage first. UTF-8 read
-# as Latin-1/cp1252 puts a lead byte (0xC2-0xF4: "Â".."ô") right before a continuation byte
-# (0x80-0xBF as Latin-1 or cp1252), or before a space where an NBSP (0xA0) was lost; stray C1
-# controls are cp1252 read as Latin-1. Accented text ("café", "naïve") has a lead byte but no
-# continuation after it. Mojibake through other code pages (cp1251, MacRoman) is left alone.
+# ftfy's own first check is slow on long texts (docs/performance.md), so look for the shape
+# of the damage first. UTF-8 read as Latin-1/cp1252 puts a lead byte (0xC2-0xF4: "Â".."ô")
+# right before a continuation byte (0x80-0xBF as Latin-1 or cp1252), or before a space where
+# an NBSP (0xA0) was lost; stray C1 controls are cp1252 read as Latin-1. Accented text
+# ("café", "naïve") has a lead byte but no continuation after it. Mojibake through other code
+# pages (cp1251, MacRoman) is left alone.
 _CONTINUATION = (
     "\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014"
     "\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122\ufffd"
@@ -253,10 +254,10 @@ _MOJIBAKE_HINT = re.compile(
 )
 
 
-# ftfy weighs a whole text at once: on a 500 KB review with one damaged word that is ~0.5 s of
-# CPU (measured: the core pipeline ran at 1.3 MB/s on such files). Only the damage and some
-# context around it go to ftfy; spans closer than the context merge, so a run of mojibake is
-# never cut, and a short text is still one span.
+# ftfy weighs a whole text at once, so one damaged word in a 500 KB review would cost the
+# whole text's ftfy time (docs/performance.md, "ftfy only on the damaged spans"). Only the
+# damage and some context around it go to ftfy; spans closer than the context merge, so a run
+# of mojibake is never cut, and a short text is still one span.
 _CONTEXT = 64
 
 

@@ -99,9 +99,8 @@ async def run_batch(
     headers = {
         "Content-Type": f"multipart/form-data; boundary={boundary}",
         # In HAProxy (direct ingress) mode Serve otherwise reads the whole body ahead into an
-        # unbounded queue to watch for a disconnect, and the ingress grows with the upload
-        # (measured: 312 -> 1,164 MiB for 100 MB -> 1 GB). With it, the batch pipeline's
-        # backpressure holds: 255-267 MiB for both.
+        # unbounded queue to watch for a disconnect, and the ingress's memory grows with the
+        # upload. With it, the batch pipeline's backpressure holds (docs/performance.md).
         "x-request-disconnect-disabled": "?1",
     }
     if api_key:

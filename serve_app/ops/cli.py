@@ -55,7 +55,23 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def missing_extra(extra: str, *modules: str) -> bool:
+    """Say which extra to install when a command's modules are not there (the base install
+    is the service's; clients and load tests bring their own)."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"this command needs {', '.join(missing)}: pip install 'cleanserve[{extra}]'",
+            file=sys.stderr,
+        )
+    return bool(missing)
+
+
 def _batch(args: argparse.Namespace) -> int:
+    if missing_extra("client", "aiohttp", "rich"):
+        return 2
     import asyncio
     import contextlib
 
@@ -152,42 +168,67 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _job(args: argparse.Namespace) -> int:
+    if missing_extra("client", "httpx", "rich"):
+        return 2
     from serve_app.ops.job_cli import run
 
     return run(args)
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from serve_app.ops.manifest import RAYSERVICE_PATH, render, render_serve_config, stale_diff
+    from serve_app.ops.manifest import (
+        RAYSERVICE_PATH,
+        Target,
+        render,
+        render_serve_config,
+        stale_diff,
+    )
 
     config = Path(args.config).read_text(encoding="utf-8")
     if args.serve_config:
         sys.stdout.write(render_serve_config(config))
         return 0
-    out = Path(args.out) if args.out else RAYSERVICE_PATH
+    target = Target(
+        **{name: value for name, value in _target_args(args).items() if value is not None}
+    )
+    # The packaged manifest is for the default target; one for your image or namespace is
+    # yours to keep, so it goes to stdout unless --out says where.
+    default_out = "-" if target != Target() else str(RAYSERVICE_PATH)
+    out = args.out or default_out
     if args.check:
-        committed = out.read_text(encoding="utf-8") if out.exists() else None
-        if diff := stale_diff(config, committed):
+        if out == "-":
+            print("--check needs --out: the manifest to compare", file=sys.stderr)
+            return 2
+        path = Path(out)
+        committed = path.read_text(encoding="utf-8") if path.exists() else None
+        if diff := stale_diff(config, committed, target):
             sys.stderr.writelines(diff)
-            print(f"{out} is stale: run `cleanserve manifest` and commit it", file=sys.stderr)
+            print(f"{path} is stale: run `cleanserve manifest` and commit it", file=sys.stderr)
             return 1
-        print(f"{out} is up to date")
+        print(f"{path} is up to date")
         return 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(config), encoding="utf-8")
-    print(f"wrote {out}")
+    text = render(config, target)
+    if out == "-":
+        sys.stdout.write(text)
+        return 0
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}")
     return 0
 
 
-def _loadtest(args: argparse.Namespace) -> int:
-    import importlib.util
+def _target_args(args: argparse.Namespace) -> dict[str, str | None]:
+    return {
+        "image": args.image,
+        "namespace": args.namespace,
+        "operator_namespace": args.operator_namespace,
+        "prometheus_namespace": args.prometheus_namespace,
+    }
 
-    missing = [name for name in ("locust", "matplotlib") if importlib.util.find_spec(name) is None]
-    if missing:
-        print(
-            f"cleanserve loadtest needs {', '.join(missing)}: pip install 'cleanserve[loadtest]'",
-            file=sys.stderr,
-        )
+
+def _loadtest(args: argparse.Namespace) -> int:
+    if missing_extra("loadtest", "locust", "matplotlib", "httpx", "rich"):
         return 2
     from serve_app.ops.loadtest.run import run
 
@@ -272,7 +313,20 @@ def build_parser() -> argparse.ArgumentParser:
         "manifest", help="generate deploy/rayservice.yaml (KubeRay) from serve_config.yaml"
     )
     manifest.add_argument("--config", default=str(DEFAULT_CONFIG), help="a Serve config file")
-    manifest.add_argument("--out", help="the manifest (default: deploy/rayservice.yaml)")
+    manifest.add_argument(
+        "--out",
+        help="the manifest, or - for stdout (default: the packaged deploy/rayservice.yaml; "
+        "stdout with --image or a namespace)",
+    )
+    manifest.add_argument("--image", help="the image to run (default: cleanserve:<version>)")
+    manifest.add_argument("--namespace", help="metadata.namespace of every object")
+    manifest.add_argument(
+        "--operator-namespace", help="where the KubeRay operator runs (default: ray-system)"
+    )
+    manifest.add_argument(
+        "--prometheus-namespace",
+        help="where Prometheus runs, for the metrics rule (default: prometheus-system)",
+    )
     manifest.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if --out is stale"
     )

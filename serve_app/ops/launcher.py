@@ -9,28 +9,32 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import yaml
+
+from serve_app import package_data
 
 # Environment for every Ray process of the service. Set before Ray starts: the proxy reads
 # these when it starts, and serve_config.yaml cannot set them.
 SERVICE_ENV: Mapping[str, str] = {
     # HAProxy in front of the ingress replicas' own HTTP servers (direct ingress): one Python
-    # hop fewer per request; measured 257 -> 2,812 requests/s for one hop on 2 CPUs.
+    # hop fewer per request, the largest real-time gain measured (docs/performance.md).
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
-    # Router and user code on the replica's own event loop, gRPC between replicas: measured
-    # +12% requests/s on the 3-hop /v1/analyze path (README, "Performance").
+    # Router and user code on the replica's own event loop, gRPC between replicas: fewer
+    # thread hops per handle call (docs/performance.md).
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     # Those gRPC channels refuse a message over 4 MiB by default, and one handle call carries a
     # whole group of real-time requests or a bulk chunk (a record may be max_record_bytes): a
@@ -45,7 +49,7 @@ SERVICE_ENV: Mapping[str, str] = {
     "RAY_DEDUP_LOGS": "1",
 }
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "serve_config.yaml"
+DEFAULT_CONFIG = package_data.path(package_data.SERVE_CONFIG)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,26 +117,76 @@ def end_session(sid: int, timeout_s: float = 15.0) -> list[int]:
     return _end(session_processes(sid), timeout_s)
 
 
-def ensure_auth_token() -> None:
+def ensure_auth_token() -> str:
     """Token auth needs a token before the cluster starts; Ray's own CLI makes one
-    (~/.ray/auth_token) if there is none, and `serve deploy` reads the same file."""
-    subprocess.run(
+    (~/.ray/auth_token) if there is none, `serve deploy` reads the same file, and the CLI
+    prints it."""
+    # `python -m ray.scripts.scripts` is the `ray` command, run by this interpreter's Ray.
+    done = subprocess.run(
         [sys.executable, "-m", "ray.scripts.scripts", "get-auth-token", "--generate"],
         check=True,
         capture_output=True,
+        text=True,
     )
+    lines = done.stdout.split()
+    return lines[-1] if lines else ""
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+def deploy_config(
+    dashboard_url: str, config: Mapping[str, Any], *, token: str | None, timeout_s: float
+) -> None:
+    """Deploy a Serve config as `serve deploy` does: PUT to Serve's REST API on the dashboard.
+
+    That API is Ray's public way to deploy a whole config file (the Python API deploys one
+    application object, without the config's per-deployment options); it starts Serve with
+    the config's proxy and HTTP options, then deploys, and returns without waiting for the
+    replicas. Until the dashboard listens, it is asked again.
+    """
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        f"{dashboard_url}/api/serve/applications/",
+        data=json.dumps(config).encode(),
+        headers=headers,
+        method="PUT",
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with opener.open(request, timeout=60):
+                return
+        except urllib.error.HTTPError as exc:
+            last = f"{exc.code} {exc.read()[:500].decode(errors='replace')}"
+            if exc.code < 500:  # the config or the token is wrong: asking again will not help
+                raise DeployError(f"the dashboard refused the Serve config: {last}") from None
+        except OSError as exc:
+            last = repr(exc)
+        if time.monotonic() > deadline:
+            raise DeployError(f"could not deploy within {timeout_s:.0f} s: {last}")
+        time.sleep(0.5)
 
 
 def wait_healthy(url: str, timeout_s: float) -> None:
+    # urllib, not an HTTP client package: `cleanserve up` runs on the base install. No proxy:
+    # the service is local, whatever HTTP_PROXY says.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + timeout_s
     last = "no answer yet"
     while time.monotonic() < deadline:
         try:
-            response = httpx.get(f"{url}/healthz", timeout=5)
-            if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text[:200]}"
-        except httpx.HTTPError as exc:
+            with opener.open(f"{url}/healthz", timeout=5) as response:
+                if response.status == 200:
+                    return
+                last = f"{response.status} {response.read(200).decode(errors='replace')}"
+        except urllib.error.HTTPError as exc:
+            last = f"{exc.code} {exc.read()[:200].decode(errors='replace')}"
+        except OSError as exc:
             last = repr(exc)
         time.sleep(0.5)
     raise TimeoutError(f"{url}/healthz did not answer 200 within {timeout_s:.0f} s: {last}")
@@ -147,19 +201,16 @@ def running_service(options: LaunchOptions) -> Iterator[str]:
     os.environ["RAY_SERVE_HAPROXY_STATS_PORT"] = str(options.haproxy_stats_port)
     os.environ.update(options.env)
     import ray
-    from ray.serve._private import api as serve_api
-    from ray.serve._private.constants import SERVE_NAMESPACE
-    from ray.serve.config import gRPCOptions
     from ray.serve.schema import ServeDeploySchema
 
-    config = ServeDeploySchema.model_validate(load_config(options))
+    config = load_config(options)
+    # Fail before starting anything: the same check the dashboard makes on deploy.
+    ServeDeploySchema.model_validate(config)
     become_subreaper()
-    if os.environ.get("RAY_AUTH_MODE") == "token":
-        ensure_auth_token()
+    token = ensure_auth_token() if os.environ.get("RAY_AUTH_MODE") == "token" else None
     host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host
     url = f"http://{host}:{options.port}"
     ray.init(
-        namespace=SERVE_NAMESPACE,
         num_cpus=options.num_cpus,
         include_dashboard=True,
         dashboard_host="127.0.0.1",
@@ -167,16 +218,16 @@ def running_service(options: LaunchOptions) -> Iterator[str]:
         log_to_driver=False,
     )
     try:
-        client = serve_api.serve_start(
-            http_options=config.http_options.model_dump(),
-            proxy_location=config.proxy_location,
-            grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
+        deploy_config(
+            f"http://127.0.0.1:{options.dashboard_port}",
+            config,
+            token=token,
+            timeout_s=options.ready_timeout_s,
         )
-        client.deploy_apps(config, _blocking=False)
         wait_healthy(url, options.ready_timeout_s)
         yield url
     finally:
-        stop_serve(config.applications[0].name)
+        stop_serve(config["applications"][0]["name"])
         ray.shutdown()
         end_descendants()
 

@@ -5,6 +5,11 @@ options are copied from serve_config.yaml. Only what depends on machine size is 
 and every override is named in `CLUSTER_OVERRIDES`, so `cleanserve manifest` can regenerate
 the file and `cleanserve manifest --check` can tell when the committed one is stale.
 
+The manifest is data: the functions below build each Kubernetes object as a dict, and PyYAML
+writes them out. The comments that explain a field sit next to it here; the generated file
+carries a header that points here. Image and namespaces are arguments (`cleanserve manifest
+--image ... --namespace ...`), not source edits.
+
 Pure: YAML text in, YAML text out. No Ray import; the tests validate the result against
 KubeRay's CRD and Ray's own `ServeDeploySchema`.
 """
@@ -14,18 +19,17 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import textwrap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from string import Template
 from typing import Any
 
 import yaml
 
-from serve_app import __version__
-from serve_app.ops.launcher import DEFAULT_CONFIG, SERVICE_ENV
+from serve_app import __version__, package_data
+from serve_app.ops.launcher import SERVICE_ENV
 
-RAYSERVICE_PATH = DEFAULT_CONFIG.parent / "deploy" / "rayservice.yaml"
+# Packaged with serve_app; the checkout's deploy/rayservice.yaml is a symlink to it.
+RAYSERVICE_PATH = package_data.path(package_data.RAYSERVICE)
 
 NAME = "cleanserve"
 RAY_VERSION = "2.60.0"  # deploy/Dockerfile's base image and pyproject's pin say the same
@@ -34,9 +38,9 @@ SERVE_PORT = 8000
 METRICS_PORT = 8080
 DASHBOARD_PORT = 8265
 GCS_PORT = 6379
-# Where the other side of the NetworkPolicy rules runs: KubeRay's network-policy guide installs
-# the operator in ray-system; its Prometheus guide installs kube-prometheus-stack in
-# prometheus-system. Change them here if yours differ, then regenerate.
+# Where the other side of the NetworkPolicy rules runs, by default: KubeRay's network-policy
+# guide installs the operator in ray-system; its Prometheus guide installs kube-prometheus-stack
+# in prometheus-system. `cleanserve manifest --operator-namespace/--prometheus-namespace`.
 OPERATOR_NAMESPACE = "ray-system"
 OPERATOR_POD_LABELS: Mapping[str, str] = {"app.kubernetes.io/name": "kuberay-operator"}
 PROMETHEUS_NAMESPACE = "prometheus-system"
@@ -159,11 +163,14 @@ def _override_notes(local: Mapping[str, Any]) -> Iterator[str]:
             yield f"{name}.{path}: {old} -> {json.dumps(value)}"
 
 
-def _block(value: Any, indent: int) -> str:
-    # Through JSON first: no object appears twice, so PyYAML writes no &anchor/*alias pairs.
-    plain = json.loads(json.dumps(value))
-    text = yaml.safe_dump(plain, sort_keys=False, default_flow_style=False, width=1000)
-    return textwrap.indent(text, " " * indent).rstrip("\n")
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the manifest goes: its image, its namespace, and its neighbours' namespaces."""
+
+    image: str = IMAGE
+    namespace: str | None = None  # None: the one `kubectl apply -n` names
+    operator_namespace: str = OPERATOR_NAMESPACE
+    prometheus_namespace: str = PROMETHEUS_NAMESPACE
 
 
 _RAY_SECURITY: Mapping[str, Any] = {
@@ -173,45 +180,301 @@ _RAY_SECURITY: Mapping[str, Any] = {
     "capabilities": {"drop": ["ALL"]},
     "seccompProfile": {"type": "RuntimeDefault"},
 }
+_LABELS: Mapping[str, str] = {"app.kubernetes.io/name": NAME}
 
 
-def _env(indent: int) -> str:
-    return _block([{"name": k, "value": v} for k, v in cluster_env().items()], indent)
+def _metadata(name: str, target: Target) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if target.namespace:
+        meta["namespace"] = target.namespace
+    meta["labels"] = dict(_LABELS)
+    return meta
 
 
-def _resources(size: PodSize, indent: int) -> str:
+def _env() -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in cluster_env().items()]
+
+
+def _resources(size: PodSize) -> dict[str, Any]:
     # Requests equal limits: Ray schedules by the CPUs it is told about, so the pod must own
     # them (Guaranteed QoS), and a memory limit above the request invites the OOM killer.
     amount = {"cpu": str(size.cpu), "memory": size.memory}
-    return _block({"requests": amount, "limits": amount}, indent)
+    return {"requests": amount, "limits": dict(amount)}
 
 
-def render(serve_config_text: str) -> str:
-    local = yaml.safe_load(serve_config_text)
-    cluster = cluster_serve_config(local)
-    notes = "\n".join(f"  #   {line}" for line in _override_notes(local))
-    return _TEMPLATE.substitute(
-        name=NAME,
-        image=IMAGE,
-        ray_version=RAY_VERSION,
-        override_notes=notes,
-        serve_config=_block(cluster, 4),
-        head_env=_env(12),
-        worker_env=_env(12),
-        head_resources=_resources(HEAD_POD, 14),
-        worker_resources=_resources(WORKER_POD, 14),
-        security=_block(_RAY_SECURITY, 14),
-        workers_min=WORKERS_MIN,
-        workers_max=WORKERS_MAX,
-        worker_cpus=WORKER_POD.cpu,
-        serve_port=SERVE_PORT,
-        metrics_port=METRICS_PORT,
-        dashboard_port=DASHBOARD_PORT,
-        gcs_port=GCS_PORT,
-        operator_namespace=OPERATOR_NAMESPACE,
-        operator_labels=_block(dict(OPERATOR_POD_LABELS), 10),
-        prometheus_namespace=PROMETHEUS_NAMESPACE,
+def _ports(*named: tuple[str, int]) -> list[dict[str, Any]]:
+    return [{"name": name, "containerPort": port} for name, port in named]
+
+
+def _pod_template(component: str, container: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {**_LABELS, "app.kubernetes.io/component": component}},
+        "spec": {"containers": [container]},
+    }
+
+
+def _ray_container(
+    name: str,
+    image: str,
+    size: PodSize,
+    ports: list[dict[str, Any]],
+    *,
+    probes: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        # SERVICE_ENV (HAProxy in front of the ingress replicas, throughput-optimized routing)
+        # is read when Ray starts, so it is on every Ray container, not in serveConfigV2.
+        "env": _env(),
+        "ports": ports,
+        **(probes or {}),
+        "resources": _resources(size),
+        # The image runs as Ray's own non-root user; nothing in Ray needs privileges.
+        "securityContext": dict(_RAY_SECURITY),
+    }
+
+
+def rayservice(local: Mapping[str, Any], target: Target) -> dict[str, Any]:
+    # The code is in the image (deploy/Dockerfile), not in a runtime_env: new pods start
+    # serving without downloading anything, and what runs is exactly what was built and tested.
+    serve_config = yaml.safe_dump(
+        _plain(cluster_serve_config(local)), sort_keys=False, default_flow_style=False, width=1000
     )
+    head = _ray_container(
+        "ray-head",
+        target.image,
+        HEAD_POD,
+        # The head Service gets exactly these ports; the Ray Client port (10001) is left out,
+        # nothing uses it. The port named `serve` makes KubeRay create the <name>-serve-svc
+        # Service; the one named `metrics` is Ray's metrics agent.
+        _ports(
+            ("gcs-server", GCS_PORT),
+            ("dashboard", DASHBOARD_PORT),
+            ("serve", SERVE_PORT),
+            ("metrics", METRICS_PORT),
+        ),
+    )
+    # The pod's HAProxy answers on the serve port and passes these to an ingress replica
+    # (README, "Operating it"). Ready: TextCleaner and WordCounter answer a tiny request
+    # (/readyz waits 5 s for them). Live: an ingress answers at all; slow to fail (2 min) so
+    # that a rollout elsewhere never restarts this pod. Until Ray and the application are up,
+    # the startup probe holds the other two back.
+    probes = {
+        "startupProbe": {
+            "httpGet": {"path": "/livez", "port": "serve"},
+            "periodSeconds": 5,
+            "failureThreshold": 120,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "serve"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 7,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/livez", "port": "serve"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 12,
+        },
+    }
+    worker = _ray_container(
+        "ray-worker",
+        target.image,
+        WORKER_POD,
+        _ports(("serve", SERVE_PORT), ("metrics", METRICS_PORT)),
+        probes=probes,
+    )
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayService",
+        "metadata": _metadata(NAME, target),
+        "spec": {
+            # Serve traffic goes to worker pods only: the head runs no replicas and hosts GCS,
+            # the dashboard and the Serve controller, so a head restart does not cut requests
+            # in flight through its proxy.
+            "excludeHeadPodFromServeSvc": True,
+            # Editing serveConfigV2 alone updates the applications in place. Editing
+            # rayClusterConfig (image, env, resources) starts a new RayCluster; KubeRay switches
+            # the Services to it once its applications are ready, then deletes the old one: zero
+            # downtime, at the cost of two clusters' pods while it lasts.
+            "upgradeStrategy": {"type": "NewCluster"},
+            "serveConfigV2": serve_config,
+            "rayClusterConfig": {
+                # Picks the autoscaler sidecar's behaviour; must match the image's Ray.
+                "rayVersion": RAY_VERSION,
+                # KubeRay generates a Secret with a random token and sets RAY_AUTH_MODE=token and
+                # RAY_AUTH_TOKEN on every Ray container, so neither is in `env`.
+                "authOptions": {"mode": "token"},
+                # Serve's autoscaler decides how many replicas; Ray's autoscaler (a sidecar in
+                # the head pod) adds worker pods when they do not fit and removes idle ones.
+                "enableInTreeAutoscaling": True,
+                "autoscalerOptions": {
+                    "upscalingMode": "Default",
+                    # Serve scales replicas down after 30 s; an empty pod stays 5 more minutes,
+                    # so a burst does not pay for a pod start (image pull, Ray start) each time.
+                    "idleTimeoutSeconds": 300,
+                    "resources": {
+                        "requests": {"cpu": "500m", "memory": "512Mi"},
+                        "limits": {"cpu": "500m", "memory": "512Mi"},
+                    },
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                },
+                "headGroupSpec": {
+                    "rayStartParams": {
+                        # No replica on the head: its CPU stays with GCS, the dashboard and the
+                        # Serve controller; replicas land on workers, which can autoscale.
+                        "num-cpus": "0",
+                        # Not loopback: the operator deploys serveConfigV2 and polls Serve's
+                        # status through the dashboard from its own pod. Token auth guards every
+                        # request; the NetworkPolicy admits only the operator.
+                        "dashboard-host": "0.0.0.0",
+                    },
+                    "template": _pod_template("ray-head", head),
+                },
+                "workerGroupSpecs": [
+                    {
+                        "groupName": "cpu",
+                        # Ingress runs two replicas, one per pod: the service is up without
+                        # waiting for the autoscaler, and a lost pod leaves one of each stage.
+                        "replicas": WORKERS_MIN,
+                        "minReplicas": WORKERS_MIN,
+                        "maxReplicas": WORKERS_MAX,
+                        # Ray takes the pod's CPU limit as its CPU count.
+                        "rayStartParams": {},
+                        "template": _pod_template("ray-worker", worker),
+                    }
+                ],
+            },
+        },
+    }
+
+
+def _namespace_peer(namespace: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+
+
+def _tcp(port: int) -> dict[str, Any]:
+    return {"protocol": "TCP", "port": port}
+
+
+def ray_network_policy(target: Target) -> dict[str, Any]:
+    # NetworkPolicy is an allow-list: once one selects a pod, any connection no policy allows
+    # is dropped, so the dashboard, GCS, the Ray Client server, HAProxy's stats and metrics
+    # listeners (which bind all interfaces) stay closed. Plain networking.k8s.io/v1 rather than
+    # KubeRay's alpha rayClusterConfig.networkPolicy: no feature gate, and these exist before
+    # any pod (same `kubectl apply`), selecting pods by label, so an upgrade's new cluster is
+    # covered from its first pod. Enforcement needs a CNI that implements NetworkPolicy.
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(f"{NAME}-ray", target),
+        "spec": {
+            "podSelector": {"matchLabels": dict(_LABELS)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                # Ray between the service's own pods, on all ports.
+                {"from": [{"podSelector": {"matchLabels": dict(_LABELS)}}]},
+                # Clients: the Serve port, from anywhere (through <name>-serve-svc).
+                {"ports": [_tcp(SERVE_PORT)]},
+                # Prometheus scrapes Ray's metrics agent, from its own namespace only.
+                {
+                    "from": [_namespace_peer(target.prometheus_namespace)],
+                    "ports": [_tcp(METRICS_PORT)],
+                },
+            ],
+        },
+    }
+
+
+def operator_network_policy(target: Target) -> dict[str, Any]:
+    # The operator deploys serveConfigV2 and reads Serve's status on the head's dashboard.
+    # Nothing else may reach it: the dashboard can run arbitrary code on the cluster.
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(f"{NAME}-kuberay-operator", target),
+        "spec": {
+            "podSelector": {"matchLabels": {**_LABELS, "ray.io/node-type": "head"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            **_namespace_peer(target.operator_namespace),
+                            "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)},
+                        }
+                    ],
+                    "ports": [_tcp(DASHBOARD_PORT)],
+                }
+            ],
+        },
+    }
+
+
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints
+    """Multi-line strings (serveConfigV2) as `|` blocks, lists indented under their key."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _plain(value: Any) -> Any:
+    # Through JSON: no object appears twice, so PyYAML writes no &anchor/*alias pairs.
+    return json.loads(json.dumps(value))
+
+
+def _header(local: Mapping[str, Any], target: Target) -> str:
+    namespace = target.namespace or "<namespace>"
+    apply = "kubectl apply -f" if target.namespace else f"kubectl apply -n {namespace} -f"
+    lines = [
+        "cleanserve on Kubernetes: a KubeRay RayService (CRD ray.io/v1, KubeRay >= 1.7) and the",
+        "NetworkPolicies that leave only the Serve port reachable.",
+        "",
+        "GENERATED by `cleanserve manifest` from serve_config.yaml and serve_app/ops/manifest.py,",
+        "where each field's reason is written. Do not edit by hand: change serve_config.yaml (the",
+        "application) or manifest.py (pods, sizing, network policy), or pass --image/--namespace,",
+        "then regenerate. `cleanserve manifest --check` fails while the packaged file is stale.",
+        "",
+        f"  {apply} rayservice.yaml",
+        f"  clients: http://{NAME}-serve-svc.{namespace}.svc:{SERVE_PORT} (KubeRay's Service)",
+        f"  image:   {target.image} (deploy/Dockerfile; `cleanserve manifest --image` for yours)",
+        "",
+        "serveConfigV2 is serve_config.yaml with these cluster overrides (CLUSTER_OVERRIDES):",
+        *(f"  {note}" for note in _override_notes(local)),
+    ]
+    return "".join(f"# {line}".rstrip() + "\n" for line in lines)
+
+
+def render(serve_config_text: str, target: Target = Target()) -> str:
+    local = yaml.safe_load(serve_config_text)
+    documents = [
+        rayservice(local, target),
+        ray_network_policy(target),
+        operator_network_policy(target),
+    ]
+    body = yaml.dump_all(
+        [_plain(document) for document in documents],
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        explicit_start=True,
+        width=1000,
+    )
+    return _header(local, target) + str(body)
 
 
 def render_serve_config(serve_config_text: str) -> str:
@@ -222,12 +485,17 @@ def render_serve_config(serve_config_text: str) -> str:
         "# serve_config.yaml sized for a multi-node cluster (cleanserve manifest --serve-config):\n"
         "# the same application as deploy/rayservice.yaml's serveConfigV2. Overrides:\n"
     )
-    return f"{header}{notes}\n{_block(cluster_serve_config(local), 0)}\n"
+    text = yaml.safe_dump(
+        _plain(cluster_serve_config(local)), sort_keys=False, default_flow_style=False, width=1000
+    )
+    return f"{header}{notes}\n{text}"
 
 
-def stale_diff(serve_config_text: str, committed: str | None) -> list[str]:
+def stale_diff(
+    serve_config_text: str, committed: str | None, target: Target = Target()
+) -> list[str]:
     """Unified diff from the committed manifest to the one `render` makes; empty if current."""
-    expected = render(serve_config_text)
+    expected = render(serve_config_text, target)
     if committed == expected:
         return []
     return list(
@@ -238,244 +506,3 @@ def stale_diff(serve_config_text: str, committed: str | None) -> list[str]:
             "generated",
         )
     )
-
-
-_TEMPLATE = Template(
-    """\
-# cleanserve on Kubernetes: a KubeRay RayService (CRD ray.io/v1, KubeRay >= 1.7) and the
-# NetworkPolicies that leave only the Serve port reachable.
-#
-# GENERATED by `cleanserve manifest` from serve_config.yaml and serve_app/ops/manifest.py.
-# Do not edit by hand: change serve_config.yaml (the application) or serve_app/ops/manifest.py
-# (pods, sizing, network policy), then run `cleanserve manifest`. `cleanserve manifest --check`
-# (run by tests/deploy) fails while this file is stale.
-#
-#   kubectl apply -n <namespace> -f deploy/rayservice.yaml
-#   clients: http://$name-serve-svc.<namespace>.svc:$serve_port (the Service KubeRay creates)
-#   image:   $image, built from deploy/Dockerfile. Push it to your registry and point
-#            `image:` there (IMAGE in serve_app/ops/manifest.py, or a kustomize `images:` edit).
----
-apiVersion: ray.io/v1
-kind: RayService
-metadata:
-  name: $name
-  labels:
-    app.kubernetes.io/name: $name
-spec:
-  # Serve traffic goes to worker pods only. The head runs no replicas (num-cpus 0) and hosts
-  # GCS, the dashboard and the Serve controller; keeping clients off it means a head restart
-  # does not cut requests in flight through its proxy.
-  excludeHeadPodFromServeSvc: true
-  # Editing serveConfigV2 alone updates the applications in place on the running cluster.
-  # Editing rayClusterConfig (image, env, resources) starts a new RayCluster, and KubeRay
-  # switches the Services to it once its applications are ready, then deletes the old one:
-  # zero downtime, at the cost of two clusters' pods while it lasts.
-  upgradeStrategy:
-    type: NewCluster
-  # serve_config.yaml, with these cluster overrides (serve_app/ops/manifest.py, CLUSTER_OVERRIDES):
-$override_notes
-  # The code is in the image (deploy/Dockerfile), not in a runtime_env: new pods start serving
-  # without downloading anything, and what runs is exactly what was built and tested.
-  serveConfigV2: |
-$serve_config
-  rayClusterConfig:
-    # Picks the autoscaler sidecar's behaviour; must match the image's Ray.
-    rayVersion: "$ray_version"
-    # Token authentication for the dashboard, GCS and Ray's RPCs. KubeRay generates a Secret
-    # holding a random token (named after the RayCluster) and sets RAY_AUTH_MODE=token and
-    # RAY_AUTH_TOKEN on every Ray container, so neither is repeated in `env` below.
-    authOptions:
-      mode: token
-    # Two levels of scaling: Serve's autoscaler (serveConfigV2) decides how many replicas;
-    # Ray's autoscaler, a sidecar in the head pod, adds worker pods when those replicas do
-    # not fit and removes idle ones, between the worker group's minReplicas and maxReplicas.
-    enableInTreeAutoscaling: true
-    autoscalerOptions:
-      upscalingMode: Default
-      # Serve scales replicas down after 30 s; an empty pod stays 5 more minutes, so a burst
-      # does not pay for a pod start (image pull, Ray start) each time.
-      idleTimeoutSeconds: 300
-      resources:
-        requests:
-          cpu: 500m
-          memory: 512Mi
-        limits:
-          cpu: 500m
-          memory: 512Mi
-      securityContext:
-        allowPrivilegeEscalation: false
-        capabilities:
-          drop:
-          - ALL
-    headGroupSpec:
-      rayStartParams:
-        # No Serve replica is scheduled on the head: it keeps its CPU for GCS, the dashboard
-        # and the Serve controller, and replicas land on workers, where the autoscaler can
-        # add capacity.
-        num-cpus: "0"
-        # Not loopback: the KubeRay operator deploys serveConfigV2 and polls Serve's status
-        # through the dashboard ($dashboard_port, via the head Service) from its own pod, so a
-        # 127.0.0.1 dashboard would leave the RayService never ready. Token authentication
-        # guards every request, and the NetworkPolicy below admits only the operator to it.
-        dashboard-host: 0.0.0.0
-      template:
-        metadata:
-          labels:
-            app.kubernetes.io/name: $name
-            app.kubernetes.io/component: ray-head
-        spec:
-          containers:
-          - name: ray-head
-            image: $image
-            imagePullPolicy: IfNotPresent
-            # serve_app/ops/launcher.py's SERVICE_ENV: HAProxy in front of the ingress replicas,
-            # throughput-optimized routing. Read when Ray starts, so they must be on every
-            # Ray container, not in serveConfigV2.
-            env:
-$head_env
-            # The head Service gets exactly these ports. The Ray Client port (10001) is left
-            # out: nothing here uses it. The port named `serve` makes KubeRay create the
-            # $name-serve-svc Service; the one named `metrics` is Ray's metrics agent.
-            ports:
-            - name: gcs-server
-              containerPort: $gcs_port
-            - name: dashboard
-              containerPort: $dashboard_port
-            - name: serve
-              containerPort: $serve_port
-            - name: metrics
-              containerPort: $metrics_port
-            resources:
-$head_resources
-            # The image runs as Ray's own non-root user; nothing in Ray needs privileges.
-            securityContext:
-$security
-    workerGroupSpecs:
-    - groupName: cpu
-      # Two workers from the start: Ingress runs two replicas, one per pod, so the service is
-      # up without waiting for the autoscaler, and a lost pod leaves one of each stage.
-      replicas: $workers_min
-      minReplicas: $workers_min
-      maxReplicas: $workers_max
-      # Ray takes the pod's CPU limit ($worker_cpus) as its CPU count: four 1-CPU replicas.
-      rayStartParams: {}
-      template:
-        metadata:
-          labels:
-            app.kubernetes.io/name: $name
-            app.kubernetes.io/component: ray-worker
-        spec:
-          containers:
-          - name: ray-worker
-            image: $image
-            imagePullPolicy: IfNotPresent
-            env:
-$worker_env
-            ports:
-            - name: serve
-              containerPort: $serve_port
-            - name: metrics
-              containerPort: $metrics_port
-            # The pod's HAProxy answers on the serve port and passes these to an ingress
-            # replica (README, "Operating it"). Ready: TextCleaner and WordCounter answer a
-            # tiny request (/readyz waits 5 s for them). Live: an ingress answers at all;
-            # slow to fail (2 min) so that a rollout elsewhere never restarts this pod. Until
-            # Ray and the application are up, the startup probe holds the other two back.
-            startupProbe:
-              httpGet:
-                path: /livez
-                port: serve
-              periodSeconds: 5
-              failureThreshold: 120
-            readinessProbe:
-              httpGet:
-                path: /readyz
-                port: serve
-              periodSeconds: 5
-              timeoutSeconds: 7
-              failureThreshold: 3
-            livenessProbe:
-              httpGet:
-                path: /livez
-                port: serve
-              periodSeconds: 10
-              timeoutSeconds: 5
-              failureThreshold: 12
-            resources:
-$worker_resources
-            securityContext:
-$security
----
-# Only the Serve port is reachable from outside the service. NetworkPolicy is an allow-list:
-# once a policy selects a pod, any connection no policy allows is dropped, so the dashboard
-# ($dashboard_port), GCS ($gcs_port), the Ray Client server (10001), and HAProxy's stats (8404) and
-# metrics (9101) listeners, which bind all interfaces in HAProxy mode, stay closed.
-#
-# Plain networking.k8s.io/v1 policies rather than KubeRay's rayClusterConfig.networkPolicy:
-# that field is alpha and needs the operator's RayClusterNetworkPolicy feature gate (off by
-# default), and the operator creates its policies asynchronously, so a pod can start before
-# its policy exists. These exist before any pod (same `kubectl apply`), need no feature gate,
-# and select pods by the label this manifest gives them, so a new cluster made by an upgrade is
-# covered from its first pod. Enforcement needs a CNI that implements NetworkPolicy (Calico,
-# Cilium, ...); without one, no policy is enforced at all.
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: $name-ray
-  labels:
-    app.kubernetes.io/name: $name
-spec:
-  podSelector:
-    matchLabels:
-      app.kubernetes.io/name: $name
-  policyTypes:
-  - Ingress
-  ingress:
-  # Ray between the service's own pods, on all ports: GCS, raylets, object transfer, HAProxy
-  # to the ingress replicas' own HTTP ports, gRPC between replicas.
-  - from:
-    - podSelector:
-        matchLabels:
-          app.kubernetes.io/name: $name
-  # Clients: the Serve port, from anywhere. Reach it through $name-serve-svc; from outside
-  # Kubernetes, put an Ingress, a Gateway or a LoadBalancer Service in front of that.
-  - ports:
-    - protocol: TCP
-      port: $serve_port
-  # Prometheus scrapes Ray's metrics agent on every pod, from its own namespace only.
-  - from:
-    - namespaceSelector:
-        matchLabels:
-          kubernetes.io/metadata.name: $prometheus_namespace
-    ports:
-    - protocol: TCP
-      port: $metrics_port
----
-# The KubeRay operator reaches the head's dashboard: it deploys serveConfigV2 and reads Serve's
-# status there. Nothing else may: the dashboard can run arbitrary code on the cluster.
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: $name-kuberay-operator
-  labels:
-    app.kubernetes.io/name: $name
-spec:
-  podSelector:
-    matchLabels:
-      app.kubernetes.io/name: $name
-      ray.io/node-type: head
-  policyTypes:
-  - Ingress
-  ingress:
-  - from:
-    - namespaceSelector:
-        matchLabels:
-          kubernetes.io/metadata.name: $operator_namespace
-      podSelector:
-        matchLabels:
-$operator_labels
-    ports:
-    - protocol: TCP
-      port: $dashboard_port
-"""
-)

@@ -59,6 +59,7 @@ async def stream_batch(
     top_words: int = 10,
     on_chunk: Callable[[ChunkAnswer, Summary], None] | None = None,
     duplicates: DuplicateIndex | None = None,
+    on_retry: Callable[[], object] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield one NDJSON line per input record, in input order, then the summary line.
 
@@ -77,6 +78,8 @@ async def stream_batch(
                 retryable = isinstance(exc, TimeoutError) or is_retryable(exc)
                 if tries == limits.max_attempts or not retryable:
                     raise
+                if on_retry is not None:
+                    on_retry()
                 await asyncio.sleep(min(0.1 * 2**tries, 2.0))  # let Serve drop a dead replica
         raise AssertionError("unreachable")
 

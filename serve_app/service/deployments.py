@@ -6,19 +6,18 @@ what dominates on a small machine, not the text work. Options come either as one
 the whole list or as one value per text.
 
 Real-time methods are `async def`: a batch of short texts takes well under a millisecond, and
-running it on the replica's event loop saves Serve's hop to a worker thread and back (measured:
-README, "Performance"). Bulk methods (`*_chunk`) stay synchronous: a ~1 MB chunk takes tens to
+running it on the replica's event loop saves Serve's hop to a worker thread and back
+(docs/performance.md). Bulk methods (`*_chunk`) stay synchronous: a ~1 MB chunk takes tens to
 hundreds of milliseconds, and in Serve's worker thread it shares the GIL with real-time calls
 instead of holding up the event loop they arrive on.
 
 `/v1/analyze` is served by `WordCounter.analyze` alone (cleaning, then counting, in one call):
 on 2 CPUs a hop costs more than the text work of a whole batch, and one hop instead of two
-is the largest single gain measured for /v1/analyze (README, "Performance"). Bulk chunks go
+is the largest single gain measured for /v1/analyze (docs/performance.md). Bulk chunks go
 in one hop too, `WordCounter.analyze_chunk`: raw bytes in, parsed, cleaned, counted and
 encoded; two hops (`TextCleaner.clean_chunk`, then `WordCounter.count_chunk`, kept for
-`loadtests.bench.hops`) measured 0.57x-0.92x of one hop's MB/s (README, "Performance"): the
-second hop moves every record through the ingress and back, and the 2 WordCounter replicas
-already keep both CPUs busy.
+`loadtests.bench.hops`) were slower (docs/performance.md): the second hop moves every record
+through the ingress and back, and the 2 WordCounter replicas already keep both CPUs busy.
 """
 
 from __future__ import annotations
@@ -70,6 +69,13 @@ def _node_id() -> str:
     return os.uname().nodename
 
 
+def check_user_config(deployment: str, config: dict[str, Any]) -> None:
+    """serve_config.yaml's user_config reaches `reconfigure`. Nothing is tunable there yet, so
+    a key set in it would be ignored without a word: refuse it, and the deploy fails loudly."""
+    if config:
+        raise ValueError(f"{deployment}: user_config takes no keys yet, got {sorted(config)}")
+
+
 @serve.deployment
 class TextCleaner:
     def __init__(self) -> None:
@@ -77,9 +83,7 @@ class TextCleaner:
         start_log_flusher()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        # No tunables yet beyond what the options carry; kept so serve_config.yaml's
-        # user_config can grow without a code change to the wiring.
-        self._config = dict(config)
+        check_user_config("TextCleaner", config)
 
     async def clean(
         self, texts: list[str], options: cleaning.CleanOptions | Sequence[cleaning.CleanOptions]
@@ -139,7 +143,6 @@ class WordCounter:
         request's. `serve deploy` with a changed user_config calls this on every running replica
         (no restart); a wrong config raises here, with a message naming what is wrong."""
         self._dictionary = Dictionary.from_config(config)
-        self._config = dict(config)
 
     def dictionary(self) -> dict[str, list[str]]:
         """The words this replica adds to every request (for operators and tests)."""

@@ -239,7 +239,12 @@ def _retryable(exc: BaseException) -> bool:
     ) or isinstance(exc, ray.exceptions.ObjectLostError)
 
 
-async def _call_downstream(call: Callable[[], Awaitable[Any]], *, timeout_s: float) -> Any:
+async def _call_downstream(
+    call: Callable[[], Awaitable[Any]],
+    *,
+    timeout_s: float,
+    on_retry: Callable[[], object] | None = None,
+) -> Any:
     """A group's handle call: sent once more if its replica died, and given up after the
     request budget.
 
@@ -256,6 +261,8 @@ async def _call_downstream(call: Callable[[], Awaitable[Any]], *, timeout_s: flo
         except Exception as exc:
             if not _retryable(exc):
                 raise
+        if on_retry is not None:
+            on_retry()
         return await call()
 
     return await asyncio.wait_for(at_most_twice(), timeout_s)
@@ -338,6 +345,7 @@ class Ingress:
         return await _call_downstream(  # type: ignore[no-any-return]
             lambda: self._cleaner.clean.remote(list(texts), list(options)),
             timeout_s=self._settings.request_budget_s,
+            on_retry=self._metrics.realtime_retries.inc,
         )
 
     async def _count_many(
@@ -347,6 +355,7 @@ class Ingress:
         return await _call_downstream(  # type: ignore[no-any-return]
             lambda: self._counter.count.remote(list(texts), list(options)),
             timeout_s=self._settings.request_budget_s,
+            on_retry=self._metrics.realtime_retries.inc,
         )
 
     async def _analyze_many(
@@ -364,6 +373,7 @@ class Ingress:
                 list(texts), list(clean_options), list(count_options), *extra
             ),
             timeout_s=self._settings.request_budget_s,
+            on_retry=self._metrics.realtime_retries.inc,
         )
 
     async def _within_budget(self, call: Any) -> Any:
@@ -569,6 +579,7 @@ class Ingress:
                 max_upload_bytes=settings.max_upload_bytes,
             ),
             top_words=top_words,
+            on_retry=self._metrics.retries.inc,
             on_chunk=on_chunk,
             duplicates=duplicates,
         )

@@ -50,7 +50,7 @@ class DeploymentMetrics:
 
 
 class IngressMetrics:
-    """What the ingress reports about bulk uploads."""
+    """What the ingress reports about bulk uploads and about calls it sends again."""
 
     def __init__(self) -> None:
         self.records = metrics.Counter(
@@ -63,6 +63,10 @@ class IngressMetrics:
         )
         self.retries = metrics.Counter(
             "cleanserve_batch_chunk_retries", "Bulk chunks sent again after a replica failure."
+        )
+        self.realtime_retries = metrics.Counter(
+            "cleanserve_realtime_retries",
+            "Real-time groups sent again after a replica failure.",
         )
 
 

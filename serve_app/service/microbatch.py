@@ -5,7 +5,7 @@ while the previous calls were in flight.
 each waiting for its answer) few requests arrive within any short timeout, so batches stay
 small and every request pays the wait. Group commit never waits: an idle batcher sends a
 request at once, and a busy one sends whatever queued up meanwhile, so batches grow exactly
-as load grows. Measured on 2 CPUs, 32 connections: see README, "Performance".
+as load grows. Measured on 2 CPUs, 32 connections: see docs/performance.md.
 """
 
 from __future__ import annotations

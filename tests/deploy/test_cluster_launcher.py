@@ -15,9 +15,10 @@ import ray.autoscaler
 import yaml
 
 from serve_app.ops import manifest
-from serve_app.ops.launcher import DEFAULT_CONFIG, SERVICE_ENV
+from serve_app.ops.launcher import SERVICE_ENV
+from tests.support import REPO
 
-CLUSTER = DEFAULT_CONFIG.parent / "deploy" / "cluster.yaml"
+CLUSTER = REPO / "deploy" / "cluster.yaml"
 RAY_SCHEMA = Path(ray.autoscaler.__file__).parent / "ray-schema.json"
 
 

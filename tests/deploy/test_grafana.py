@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import ray.serve
 
-from serve_app.ops.launcher import DEFAULT_CONFIG
+from serve_app import package_data
+from serve_app.service import metrics
 
-DASHBOARD = DEFAULT_CONFIG.parent / "deploy" / "grafana-dashboard.json"
-SERVICE_SOURCE = DEFAULT_CONFIG.parent / "serve_app" / "service"
+DASHBOARD = package_data.path(package_data.GRAFANA_DASHBOARD)
+SERVICE_SOURCE = Path(metrics.__file__).parent
 CUSTOM_METRICS = SERVICE_SOURCE / "metrics.py"
 # Job metrics (issue #13) come from the job actors (ray.util.metrics), outside any Serve
 # application: no `application` tag. Their panels are accepted under these names and kinds

@@ -4,6 +4,7 @@ only the Serve port open, and current with `cleanserve manifest`. No cluster nee
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from serve_app import package_data
 from serve_app.ops import manifest
 from serve_app.ops.cli import main
 from serve_app.ops.launcher import DEFAULT_CONFIG, SERVICE_ENV
@@ -23,8 +25,8 @@ from tests.deploy.kube import (
     mutated,
     renamed,
 )
+from tests.support import REPO
 
-REPO = DEFAULT_CONFIG.parent
 DEPLOY = REPO / "deploy"
 CRD = REPO.parent / "shared" / "kuberay" / "ray.io_rayservices.yaml"
 SERVE_PORT = 8000
@@ -476,7 +478,7 @@ def test_check_fails_on_a_stale_manifest(
         manifest.RAYSERVICE_PATH.read_text().replace("maxReplicas: 12", "maxReplicas: 13")
     )
     assert main(["manifest", "--check", "--out", str(stale)]) == 1
-    assert "+      maxReplicas: 12" in capsys.readouterr().err
+    assert "+        maxReplicas: 12" in capsys.readouterr().err
     assert main(["manifest", "--check", "--out", str(tmp_path / "missing.yaml")]) == 1
 
 
@@ -490,3 +492,36 @@ def test_check_fails_when_serve_config_changes(tmp_path: Path) -> None:
     assert main(["manifest", "--config", str(config), "--out", str(out)]) == 0
     assert main(["manifest", "--check", "--config", str(config), "--out", str(out)]) == 0
     assert "max_ongoing_requests: 128" in out.read_text()
+
+
+def test_image_and_namespaces_are_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["manifest", "--image", "registry.example/cleanserve:9", "--namespace", "text"]
+    assert main([*argv, "--operator-namespace", "kuberay", "--prometheus-namespace", "mon"]) == 0
+    documents = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert {d["metadata"]["namespace"] for d in documents} == {"text"}
+    [service] = [d for d in documents if d["kind"] == "RayService"]
+    assert {c["image"] for c in ray_containers(service)} == {"registry.example/cleanserve:9"}
+    peers = json.dumps([d["spec"] for d in documents if d["kind"] == "NetworkPolicy"])
+    assert '"kuberay"' in peers and '"mon"' in peers
+    assert manifest.OPERATOR_NAMESPACE not in peers
+    assert manifest.PROMETHEUS_NAMESPACE not in peers
+    # Written for another target, the packaged manifest stays as it is.
+    assert main(["manifest", "--check"]) == 0
+
+
+def test_a_check_of_stdout_is_a_usage_error() -> None:
+    assert main(["manifest", "--check", "--image", "x:1"]) == 2
+
+
+def test_packaged_files_are_the_checkouts_files() -> None:
+    """One copy of each: the checkout's paths are symlinks into the package."""
+    for checkout, name in [
+        (REPO / "serve_config.yaml", package_data.SERVE_CONFIG),
+        (DEPLOY / "rayservice.yaml", package_data.RAYSERVICE),
+        (DEPLOY / "grafana-dashboard.json", package_data.GRAFANA_DASHBOARD),
+    ]:
+        assert checkout.is_symlink(), f"{checkout} is a copy: make it a symlink again"
+        assert checkout.resolve() == package_data.path(name).resolve()
+        assert checkout.read_bytes() == package_data.path(name).read_bytes()
+    assert DEFAULT_CONFIG == package_data.path(package_data.SERVE_CONFIG)
+    assert manifest.RAYSERVICE_PATH == package_data.path(package_data.RAYSERVICE)

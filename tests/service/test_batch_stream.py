@@ -43,6 +43,7 @@ def collect(
     submit=None,  # type: ignore[no-untyped-def]
     options: BulkOptions = WHITESPACE,
     content_type: str = NDJSON,
+    on_retry=None,  # type: ignore[no-untyped-def]
 ) -> list[dict[str, object]]:
     async def default_submit(frames: list[Frame]) -> ChunkAnswer:
         await asyncio.sleep(0.001 * (len(frames) % 3))  # finish out of order
@@ -55,6 +56,7 @@ def collect(
             submit=submit or default_submit,
             is_retryable=lambda exc: isinstance(exc, ReplicaDied),
             limits=limits,
+            on_retry=on_retry,
         )
         out = b"".join([line async for line in lines])
         return [orjson.loads(line) for line in out.splitlines()]
@@ -206,6 +208,30 @@ def test_a_chunk_call_that_never_answers_is_sent_again() -> None:
         limits=BatchLimits(attempt_timeout_s=0.05),
     )
     assert lines[0]["text"] == "a b" and calls == 2
+
+
+def test_every_chunk_sent_again_is_counted_once() -> None:
+    calls = retries = 0
+
+    async def dies_three_times(frames: list[Frame]) -> ChunkAnswer:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise ReplicaDied("replica gone")
+        return analyze(frames)
+
+    def count_retry() -> None:
+        nonlocal retries
+        retries += 1
+
+    lines = collect(
+        ndjson([{"text": "a b"}, {"text": "c d"}]),
+        submit=dies_three_times,
+        limits=BatchLimits(chunk_bytes=40, max_attempts=5),
+        on_retry=count_retry,
+    )
+    assert [line.get("text") for line in lines[:2]] == ["a b", "c d"]
+    assert retries == 3
 
 
 def test_after_a_syntax_error_later_chunks_of_that_document_count_for_nothing() -> None:

@@ -15,7 +15,7 @@ from serve_app.core import cleaning, counting, uploads
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions, framer_for
 from serve_app.core.summary import Summary
-from serve_app.service.deployments import TextCleaner, WordCounter
+from serve_app.service.deployments import TextCleaner, WordCounter, check_user_config
 
 TEXTS = ["<b>Great</b>  value!! 物流很快", "  caf\u00c3\u00a9 ok  ", ""]
 
@@ -98,6 +98,12 @@ def test_analyze_chunk_parses_cleans_counts_and_encodes_raw_frames(counter: Any)
         "word_count": 3,
     }
     assert counter.analyze_chunk(frames, parse, BulkOptions(include=frozenset())).lines == b""
+
+
+def test_user_config_with_a_key_fails_instead_of_being_ignored() -> None:
+    check_user_config("TextCleaner", {})
+    with pytest.raises(ValueError, match="max_repeat"):
+        check_user_config("TextCleaner", {"max_repeat": 3})
 
 
 def test_reconfigure_adds_the_deployments_words_to_every_request() -> None:
