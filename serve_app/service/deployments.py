@@ -11,8 +11,8 @@ running it on the replica's event loop saves Serve's hop to a worker thread and 
 hundreds of milliseconds, and in Serve's worker thread it shares the GIL with real-time calls
 instead of holding up the event loop they arrive on.
 
-`/v1/analyze` is served by `WordCounter.analyze` alone (cleaning, then counting, in one call):
-on 2 CPUs a hop costs more than the text work of a whole batch, and one hop instead of two
+`/v1/analyze` is served by `WordCounter.clean_and_count` alone (cleaning, then counting, in one
+call): on 2 CPUs a hop costs more than the text work of a whole batch, and one hop instead of two
 is the largest single gain measured for /v1/analyze (docs/performance.md). Bulk chunks go
 in one hop too, `WordCounter.analyze_chunk`: raw bytes in, parsed, cleaned, counted and
 encoded; two hops (`TextCleaner.clean_chunk`, then `WordCounter.count_chunk`, kept for
@@ -172,7 +172,7 @@ class WordCounter:
                 for text, opts in zip(texts, per_text, strict=True)
             ]
 
-    async def analyze(
+    async def clean_and_count(
         self,
         texts: list[str],
         clean_options: cleaning.CleanOptions | Sequence[cleaning.CleanOptions],

@@ -1,7 +1,7 @@
 """The HTTP ingress: translates between HTTP and deployment handles, nothing more.
 
 Real-time requests that arrive together are grouped (`microbatch.GroupCommitter`) so that
-one handle call carries many of them; `/v1/analyze` is one call to `WordCounter.analyze`
+one handle call carries many of them; `/v1/analyze` is one call to `WordCounter.clean_and_count`
 (clean, then count: see `deployments`). Bulk uploads stream through `batch_stream`: the
 ingress frames the bytes, and each chunk of frames is one call to `WordCounter.analyze_chunk`.
 """
@@ -369,7 +369,7 @@ class Ingress:
         extra = (list(analysis),) if any(a is not None for a in analysis) else ()
         # One hop, not TextCleaner then WordCounter: see serve_app.service.deployments.
         return await _call_downstream(  # type: ignore[no-any-return]
-            lambda: self._counter.analyze.remote(
+            lambda: self._counter.clean_and_count.remote(
                 list(texts), list(clean_options), list(count_options), *extra
             ),
             timeout_s=self._settings.request_budget_s,

@@ -51,7 +51,7 @@ def test_a_wrong_number_of_option_sets_is_refused(cleaner: Any) -> None:
 
 def test_analyze_cleans_then_counts_in_one_call(counter: Any) -> None:
     clean_options, count_options = cleaning.CleanOptions(), counting.CountOptions()
-    results = asyncio.run(counter.analyze(TEXTS, clean_options, count_options))
+    results = asyncio.run(counter.clean_and_count(TEXTS, clean_options, count_options))
     for text, result in zip(TEXTS, results, strict=True):
         cleaned = cleaning.clean(text, clean_options)
         counts = counting.count(cleaned, count_options)
@@ -67,7 +67,9 @@ def test_analyze_cleans_then_counts_in_one_call(counter: Any) -> None:
 def test_count_matches_analyze_on_cleaned_text(counter: Any) -> None:
     cleaned = [cleaning.clean(text) for text in TEXTS]
     counts = asyncio.run(counter.count(cleaned, counting.CountOptions()))
-    analyzed = asyncio.run(counter.analyze(TEXTS, cleaning.CleanOptions(), counting.CountOptions()))
+    analyzed = asyncio.run(
+        counter.clean_and_count(TEXTS, cleaning.CleanOptions(), counting.CountOptions())
+    )
     assert counts == [
         {k: row[k] for k in ("word_count", "unique_words", "word_counts")} for row in analyzed
     ]
@@ -138,7 +140,7 @@ def test_offsets_and_analysis_only_when_asked(counter: Any) -> None:
     [counted] = asyncio.run(counter.count([text], options))
     assert counted["tokens"] == counting.token_offsets(text, options)
     [analyzed] = asyncio.run(
-        counter.analyze(
+        counter.clean_and_count(
             [text],
             cleaning.CleanOptions(),
             counting.CountOptions(),
@@ -147,5 +149,7 @@ def test_offsets_and_analysis_only_when_asked(counter: Any) -> None:
     )
     assert analyzed["language"] == "mixed" and analyzed["sentiment"]["label"] == "positive"
     assert "tokens" not in analyzed
-    [plain] = asyncio.run(counter.analyze([text], cleaning.CleanOptions(), counting.CountOptions()))
+    [plain] = asyncio.run(
+        counter.clean_and_count([text], cleaning.CleanOptions(), counting.CountOptions())
+    )
     assert "language" not in plain and "sentiment" not in plain
