@@ -2,10 +2,10 @@
 cleans, counts and writes its own shard) -> one small row per group -> the driver merges the
 partial summaries -> `summary.json`, then `_SUCCESS`.
 
-The groups run as plain Ray tasks (`engine="ray-tasks"`, the default) or in a Ray Data pipeline
-(`"ray-data"`: `from_items(groups) -> map_batches(FileGroupWorker, batch_size=1)` on a fixed
-actor pool): the same work unit either way; which is faster is measured by
-`loadtests.bench.job_engines` (README, "Bulk").
+The groups run in a Ray Data pipeline (`engine="ray-data"`, the default:
+`from_items(groups) -> map_batches(FileGroupWorker, batch_size=1)` on a fixed actor pool) or as
+plain Ray tasks (`"ray-tasks"`): the same work unit either way; which is faster is measured by
+`loadtests.bench.job_engines` (docs/performance.md).
 
 Only paths travel through Ray: a worker reads its files itself and writes its shard itself, so
 no record and no file byte passes through the object store or the driver. A shard's name comes
@@ -57,7 +57,7 @@ class JobSpec:
     group_bytes: int = 16 << 20
     worker_cpus: float = 0.25
     max_workers: int = 2
-    engine: str = "ray-tasks"  # or "ray-data": the same work unit in a Ray Data pipeline
+    engine: str = "ray-data"  # or "ray-tasks": the same work unit as plain Ray tasks
 
 
 @dataclass(slots=True)
