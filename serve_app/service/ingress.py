@@ -42,11 +42,11 @@ from serve_app.schemas import (
     CleanResponse,
     CountRequest,
     CountResponse,
-    ErrorBody,
     Health,
 )
+from serve_app.service import api_docs
 from serve_app.service.batch_stream import BatchLimits, UploadTooLarge, stream_batch
-from serve_app.service.guards import OPEN_PATHS, BearerAuth, BodyLimit, GuardConfig
+from serve_app.service.guards import BearerAuth, BodyLimit, GuardConfig
 from serve_app.service.jobs_api import registry as job_registry
 from serve_app.service.jobs_api import router as jobs_router
 from serve_app.service.logs import (
@@ -65,72 +65,6 @@ RESULT_FIELDS = frozenset(
     {"text", "char_count", "word_count", "unique_words", "word_counts", "language", "sentiment"}
 )
 
-
-def _error_doc(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
-# Answers that come from Serve or HAProxy, not from the application (README, "Operating it").
-_PLAIN_TEXT = {"text/plain": {"schema": {"type": "string"}}}
-_SERVING_ERRORS: dict[int | str, dict[str, Any]] = {
-    500: {
-        **_error_doc(
-            "An internal error (JSON, with the request id to quote), or HAProxy's plain-text "
-            '"Internal Server Error" when no ingress replica could answer.'
-        ),
-        "content": {"application/json": {}, **_PLAIN_TEXT},
-    },
-    503: {
-        "description": 'Overloaded: Serve\'s plain-text "Request dropped due to backpressure", '
-        "with Retry-After. Send again later.",
-        "content": _PLAIN_TEXT,
-    },
-}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    413: _error_doc("Body larger than the configured limit."),
-    415: _error_doc("The body is not sent as application/json."),
-    422: _error_doc(
-        "Invalid JSON (also: not UTF-8, nested too deeply), unknown option, wrong type or lone "
-        "surrogate; `detail` lists each problem with its location."
-    ),
-    504: _error_doc("The per-request time budget ran out."),
-    **_SERVING_ERRORS,
-}
-_NOT_READY: dict[int | str, dict[str, Any]] = {
-    503: _error_doc("A deployment did not answer within 5 s (the detail says which error).")
-}
-_BATCH_EXAMPLES: dict[str, dict[str, Any]] = {
-    "application/x-ndjson": {
-        "summary": "One JSON object per line",
-        "value": '{"id": "r1", "text": "物流很快，包装很好！"}\n'
-        '{"id": "r2", "text": "<b>Great</b> value, would buy again"}\n'
-        '{"id": "r3", "review": "no text field"}\n',
-    },
-    "text/csv": {
-        "summary": "A header row; the text column is `text_field`",
-        "value": 'id,text\nr1,"物流很快，包装很好！"\nr2,"Great value, would buy again"\n',
-    },
-    "application/json": {
-        "summary": "An array of objects",
-        "value": [
-            {"id": "r1", "text": "物流很快，包装很好！"},
-            {"id": "r2", "text": "Great value"},
-        ],
-    },
-}
-# What the service answers to the NDJSON example (a test keeps it true), without the last
-# line's "nodes" (which machines did the work).
-_BATCH_RESULT_EXAMPLE = (
-    '{"index":0,"source":null,"id":"r1","text":"物流很快，包装很好！","char_count":10,'
-    '"word_count":5,"unique_words":5,"word_counts":{"物流":1,"很快":1,"包装":1,"很":1,"好":1}}\n'
-    '{"index":1,"source":null,"id":"r2","text":"Great value, would buy again",'
-    '"char_count":28,"word_count":5,"unique_words":5,'
-    '"word_counts":{"great":1,"value":1,"would":1,"buy":1,"again":1}}\n'
-    '{"index":2,"source":null,"error":"line 3: missing field \\"text\\"","id":"r3"}\n'
-    '{"summary":{"records":3,"ok":2,"failed":1,"total_chars":38,"total_words":10,'
-    '"unique_words":10,"top_words":[["物流",1],["很快",1],["包装",1],["很",1],["好",1],'
-    '["great",1],["value",1],["would",1],["buy",1],["again",1]]}}\n'
-)
 
 guard_config = GuardConfig()
 # The document and its page are routes of the Ingress class (below), not FastAPI's own: the
@@ -157,27 +91,7 @@ def openapi_document(*, secured: bool) -> dict[str, Any]:
     """The generated document; with `secured`, a bearer security scheme on every route that
     needs a key."""
     spec: dict[str, Any] = copy.deepcopy(api.openapi())
-    if not secured:
-        return spec
-    spec.setdefault("components", {})["securitySchemes"] = {
-        "bearer": {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "One of the configured API keys (CLEANSERVE_API_KEYS or "
-            "CLEANSERVE_API_KEYS_FILE).",
-        }
-    }
-    unauthorized = {
-        "description": "Missing or unknown API key.",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-    }
-    for path, operations in spec["paths"].items():
-        if path in OPEN_PATHS:
-            continue
-        for operation in operations.values():
-            operation["security"] = [{"bearer": []}]
-            operation["responses"]["401"] = unauthorized
-    return spec
+    return api_docs.with_bearer_scheme(spec) if secured else spec
 
 
 def served_paths() -> frozenset[str]:
@@ -386,21 +300,21 @@ class Ingress:
                 504, f"request took longer than its budget of {self._settings.request_budget_s} s"
             ) from None
 
-    @api.post("/v1/clean", response_model=CleanResponse, responses=_ERRORS)
+    @api.post("/v1/clean", response_model=CleanResponse, responses=api_docs.ERRORS)
     async def clean(self, body: CleanRequest) -> Response:
         text = await self._within_budget(
             self._clean_batch.submit((body.text, body.options.to_core()))
         )
         return _json({"text": text, "char_count": len(text)})
 
-    @api.post("/v1/count", response_model=CountResponse, responses=_ERRORS)
+    @api.post("/v1/count", response_model=CountResponse, responses=api_docs.ERRORS)
     async def count(self, body: CountRequest) -> Response:
         result = await self._within_budget(
             self._count_batch.submit((body.text, body.options.to_core()))
         )
         return _json(result)
 
-    @api.post("/v1/analyze", response_model=AnalyzeResponse, responses=_ERRORS)
+    @api.post("/v1/analyze", response_model=AnalyzeResponse, responses=api_docs.ERRORS)
     async def analyze(self, body: AnalyzeRequest) -> Response:
         analysis = body.analysis.to_core()
         item = (
@@ -429,13 +343,13 @@ class Ingress:
         restart this process (that is what /readyz is for)."""
         return _json({"status": "ok", "deployments": {}})
 
-    @api.get("/readyz", response_model=Health, responses=_NOT_READY, tags=["probes"])
+    @api.get("/readyz", response_model=Health, responses=api_docs.NOT_READY, tags=["probes"])
     async def readyz(self, request: Request) -> Response:
         """TextCleaner and WordCounter each answer a tiny request within 5 s: the service
         accepts work."""
         return await self._readiness(request)
 
-    @api.get("/healthz", response_model=Health, responses=_NOT_READY, tags=["probes"])
+    @api.get("/healthz", response_model=Health, responses=api_docs.NOT_READY, tags=["probes"])
     async def healthz(self, request: Request) -> Response:
         """The same check as /readyz (kept for existing clients)."""
         return await self._readiness(request)
@@ -458,49 +372,8 @@ class Ingress:
 
     @api.post(
         "/v1/batch",
-        responses={
-            200: {
-                "content": {"application/x-ndjson": {"example": _BATCH_RESULT_EXAMPLE}},
-                "description": "One JSON line per input record, in input order, then "
-                '{"summary": {...}}. A record that cannot be read gets {"id", "error"} and '
-                'counts as failed; an upload that breaks off midway ends with {"error": ...}.',
-            },
-            400: _error_doc("The upload cannot be read (bad gzip, no text column, ...)."),
-            413: _error_doc("The upload passed max_upload_bytes (or a record max_record_bytes)."),
-            415: _error_doc("A Content-Type the batch reader does not know."),
-            422: _error_doc("A bad query parameter (options, include, top_words)."),
-            **_SERVING_ERRORS,
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/x-ndjson": {
-                        "schema": {"type": "string"},
-                        "examples": {"reviews": _BATCH_EXAMPLES["application/x-ndjson"]},
-                    },
-                    "application/json": {
-                        "schema": {"type": ["array", "object"]},
-                        "examples": {"reviews": _BATCH_EXAMPLES["application/json"]},
-                    },
-                    "text/csv": {
-                        "schema": {"type": "string"},
-                        "examples": {"reviews": _BATCH_EXAMPLES["text/csv"]},
-                    },
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "files": {
-                                    "type": "array",
-                                    "items": {"type": "string", "format": "binary"},
-                                }
-                            },
-                        }
-                    },
-                },
-            }
-        },
+        responses=api_docs.BATCH_RESPONSES,
+        openapi_extra=api_docs.BATCH_OPENAPI_EXTRA,
     )
     async def batch(
         self,

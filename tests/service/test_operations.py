@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from serve_app.service.ingress import _BATCH_EXAMPLES, _BATCH_RESULT_EXAMPLE
+from serve_app.service.api_docs import BATCH_EXAMPLES, BATCH_RESULT_EXAMPLE
 from tests.deploy.test_grafana import DASHBOARD, JOB_METRICS, targets
 from tests.reliability import serve_admin
 from tests.support import Service
@@ -142,7 +142,7 @@ def test_livez_and_readyz(client: httpx.Client) -> None:
 def test_openapi_has_batch_examples_and_error_bodies(client: httpx.Client) -> None:
     spec = client.get("/openapi.json").json()
     batch = spec["paths"]["/v1/batch"]["post"]
-    for media, example in _BATCH_EXAMPLES.items():
+    for media, example in BATCH_EXAMPLES.items():
         assert batch["requestBody"]["content"][media]["examples"]["reviews"] == example
     for path, operations in spec["paths"].items():
         for operation in operations.values():
@@ -154,13 +154,13 @@ def test_openapi_has_batch_examples_and_error_bodies(client: httpx.Client) -> No
 
 
 def test_the_documented_batch_example_is_what_the_service_answers(client: httpx.Client) -> None:
-    example = _BATCH_EXAMPLES["application/x-ndjson"]["value"]
+    example = BATCH_EXAMPLES["application/x-ndjson"]["value"]
     response = client.post(
         "/v1/batch", content=example.encode(), headers={"content-type": "application/x-ndjson"}
     )
     assert response.status_code == 200
     answered = [orjson.loads(line) for line in response.content.splitlines()]
-    documented = [orjson.loads(line) for line in _BATCH_RESULT_EXAMPLE.splitlines()]
+    documented = [orjson.loads(line) for line in BATCH_RESULT_EXAMPLE.splitlines()]
     answered[-1].pop("nodes", None)  # which machines did the work: differs per cluster
     assert answered == documented
 
@@ -182,12 +182,13 @@ def test_a_header_past_haproxys_buffer_gets_haproxys_html_400(client: httpx.Clie
 
 # -- metrics -----------------------------------------------------------------------------------
 
-# Exported only once their event has happened, which this test does not cause: a chunk sent
-# again after a replica failure (tests/reliability/test_faults.py), an exception inside a
-# deployment, a bulk job (issue #13). The static check (tests/deploy/test_grafana.py) still
+# Exported only once their event has happened, which this test does not cause: a chunk or a
+# real-time call sent again after a replica failure (tests/reliability/test_faults.py), an
+# exception inside a deployment, a bulk job (issue #13). The static check (tests/deploy/test_grafana.py) still
 # matches them against their definitions.
 EVENT_ONLY = {
     "ray_cleanserve_batch_chunk_retries_total",
+    "ray_cleanserve_realtime_retries_total",
     "ray_serve_deployment_error_counter_total",
     *(f"ray_{name}_total" for name in JOB_METRICS),
 }
