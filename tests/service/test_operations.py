@@ -184,8 +184,8 @@ def test_a_header_past_haproxys_buffer_gets_haproxys_html_400(client: httpx.Clie
 
 # Exported only once their event has happened, which this test does not cause: a chunk or a
 # real-time call sent again after a replica failure (tests/reliability/test_faults.py), an
-# exception inside a deployment, a bulk job (issue #13). The static check (tests/deploy/test_grafana.py) still
-# matches them against their definitions.
+# exception inside a deployment, a bulk job (issue #13). The static check
+# (tests/deploy/test_grafana.py) still matches them against their definitions.
 EVENT_ONLY = {
     "ray_cleanserve_batch_chunk_retries_total",
     "ray_cleanserve_realtime_retries_total",
