@@ -73,6 +73,9 @@ _RAW_TEXT_CLOSE = {
 # the whitespace collapsing that always follows this step makes them the same.
 _PLAIN_TAG = re.compile(rf"</?({_NAME})(?=[\s/>]){_TAG_REST.pattern}", re.ASCII)
 _NOT_PLAIN = re.compile(r"<[!?]|<(?:script|style)(?=[\s/>])", re.IGNORECASE | re.ASCII)
+# A quote left open inside a candidate tag may close past the last ">", where the scanner sees it
+# and this substitution (cut at that ">") does not: such a tag ends differently, so scan.
+_CLOSED_VALUE = re.compile(r"""=[\t\n\f\r ]*(?:"[^"]*"|'[^']*')""")
 
 
 def _plain_tags(text: str) -> str | None:
@@ -87,6 +90,9 @@ def _plain_tags(text: str) -> str | None:
             lo = max(kept_from, start - _PROBE)
             seam = seam or (start > lo and _PENDING.search(text, lo, start) is not None)
             kept_from = match.end()
+            tag = match[0]
+            if ('"' in tag or "'" in tag) and any(q in _CLOSED_VALUE.sub("", tag) for q in "\"'"):
+                seam = True
             return " " if name.rpartition(":")[2] in _BLOCK_NAMES else ""
         seam = seam or "<" in match[0][1:]
         return match[0]
