@@ -10,12 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
-from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
-
 from serve_app.core.records.base import ParseOptions, UploadError
 from serve_app.core.records.formats import BY_EXTENSION, Format
-from serve_app.core.records.formdata import FILES_FIELD
 from serve_app.core.records.framing import (
     CsvFramer,
     Frame,
@@ -25,6 +21,7 @@ from serve_app.core.records.framing import (
     placeholder_maker,
 )
 from serve_app.core.records.jsonframing import JsonFramer
+from serve_app.core.records.multipart import MultipartFiles
 
 _EXTENSIONS: Final = ", ".join(BY_EXTENSION)
 # Body bytes per multipart write: a gzip file inside inflates at most ~1000x this between two
@@ -86,46 +83,20 @@ class _File:
         self.framer = None
 
 
-class FormDataFramer:
+class FormDataFramer(MultipartFiles[Frame]):
+    _file: _File | None
+
     def __init__(self, boundary: bytes, options: ParseOptions, piece: int) -> None:
-        try:
-            self._parser = MultipartParser(
-                boundary,
-                callbacks={
-                    "on_part_begin": self._on_part_begin,
-                    "on_header_field": self._on_header_field,
-                    "on_header_value": self._on_header_value,
-                    "on_header_end": self._on_header_end,
-                    "on_headers_finished": self._on_headers_finished,
-                    "on_part_data": self._on_part_data,
-                    "on_part_end": self._on_part_end,
-                    "on_end": self._on_end,
-                },
-            )
-        except FormParserError as exc:
-            raise UploadError(f"bad multipart boundary: {exc}") from None
+        super().__init__(boundary)
         self._options = options
         self._piece = piece
-        self._out: list[Frame] = []
-        self._header_name = bytearray()
-        self._header_value = bytearray()
-        self._disposition = b""
-        self._file: _File | None = None
-        self._files = 0
-        self._other_fields: list[str] = []
-        self._started = False
-        self._ended = False
 
     def feed(self, data: bytes) -> list[Frame]:
         return [frame for step in self.steps(data) for frame in step]
 
     def steps(self, data: bytes) -> Iterator[list[Frame]]:
-        self._started = self._started or bool(data)
         for at in range(0, len(data), _WRITE_STEP):
-            try:
-                self._parser.write(data[at : at + _WRITE_STEP])
-            except FormParserError as exc:
-                raise UploadError(f"malformed multipart body: {exc}") from None
+            self._write(data[at : at + _WRITE_STEP])
             out, self._out = self._out, []
             yield out
 
@@ -141,52 +112,12 @@ class FormDataFramer:
             message = "the upload ended inside this file (no closing multipart boundary)"
             self._file.error(message, out)
             self._file = None
-        if self._started and not self._files:
-            got = ", ".join(self._other_fields) or "none"
-            raise UploadError(f'no file in the form field "{FILES_FIELD}" (fields found: {got})')
+        self._check_some_file()
         return out
 
-    def _on_part_begin(self) -> None:
-        self._disposition = b""
-
-    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_name += data[start:end]
-
-    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _on_header_end(self) -> None:
-        if self._header_name.lower() == b"content-disposition":
-            self._disposition = bytes(self._header_value)
-        self._header_name = bytearray()
-        self._header_value = bytearray()
-
-    def _on_headers_finished(self) -> None:
-        _, params = parse_options_header(self._disposition)
-        name = params.get(b"name", b"").decode("utf-8", "replace")
-        raw_filename = params.get(b"filename")
-        if name != FILES_FIELD or not raw_filename:
-            if len(self._other_fields) < 10:  # only to name a few in an error message
-                self._other_fields.append(repr(name))
-            return
-        # The header was read as latin-1 bytes; browsers send file names as UTF-8.
-        filename = raw_filename.decode("utf-8", "replace")
-        doc = self._files
-        self._files += 1
+    def _open(self, filename: str, doc: int) -> None:
         framer = file_framer(filename, doc, self._options, self._piece)
         self._file = _File(doc, filename, framer, self._options)
         if framer is None:
             message = f"unsupported file type: use {_EXTENSIONS}, optionally gzipped (.gz)"
             self._file.error(message, self._out)
-
-    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._file is not None:
-            self._file.feed(data[start:end], self._out)
-
-    def _on_part_end(self) -> None:
-        if self._file is not None:
-            self._file.close(self._out)
-            self._file = None
-
-    def _on_end(self) -> None:
-        self._ended = True
