@@ -31,12 +31,16 @@ from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
 from serve_app.core.records.base import ParseOptions, Record, RecordMaker, UploadError
 from serve_app.core.records.formats import Format, file_parser, format_parser
 from serve_app.core.records.gzipped import GzipParser
+from serve_app.core.records.jsonarray import JsonParser, whole_object
 from serve_app.core.summary import Summary
 from serve_app.service.storage import InputFile, Storage, StorageConfig, atomic_output, is_uri
 
 READ_BYTES: Final = 1 << 20
 # Records analyzed (and rows written) at a time: bounds a worker's memory whatever a file's size.
+# Without rows, a slice holds only its records' texts while it is counted, so it can be larger
+# (fewer whole-slice counts: measured 2.25 -> 1.94 s on 110 MB, seed mode, 4 -> 16 MB).
 SLICE_BYTES: Final = 4 << 20
+SUMMARY_SLICE_BYTES: Final = 16 << 20
 SUCCESS: Final = "_SUCCESS"
 SUMMARY: Final = "summary.json"
 
@@ -119,8 +123,17 @@ def file_records(stream: Any, uri: str, kind: str, options: ParseOptions) -> Ite
         yield from _parquet_records(stream, maker, options)
         return
     parser = _parser(uri, kind, maker)
+    pieces = iter(lambda: stream.read(READ_BYTES), b"")
+    first = next(pieces, b"")
+    if isinstance(parser, JsonParser) and len(first) < READ_BYTES and not next(pieces, b""):
+        # A small .json file, read whole: one record object is parsed at once, no scanning.
+        whole = whole_object(first, maker)
+        if whole is not None:
+            yield from whole
+            return
+        pieces = iter(())
     try:
-        while piece := stream.read(READ_BYTES):
+        for piece in itertools.chain((first,), pieces):
             yield from parser.feed(piece)
         yield from parser.close()
     except UploadError as exc:
@@ -227,11 +240,15 @@ def process_group(
 ) -> GroupResult:
     result = GroupResult(group=group, shard="", files=len(files), records=0, failed=0, bytes=0)
     writer = ShardWriter(storage, spec, group)
+    # Records of consecutive files are analyzed together, a slice at a time: fewer, larger
+    # calls (the whole-slice word count pays per call, not per record).
+    pending: list[Record] = []
+    pending_bytes = 0
+    include = spec.options.include
+    slice_bytes = SUMMARY_SLICE_BYTES if include is not None and not include else SLICE_BYTES
     try:
         for item in files:
             fs, path = storage.filesystem(item.uri)
-            pending: list[Record] = []
-            pending_bytes = 0
             try:
                 # compression=None: our parsers inflate .gz themselves, within their limits.
                 stream = fs.open_input_stream(path, compression=None)
@@ -242,11 +259,11 @@ def process_group(
                     for record in file_records(stream, item.uri, spec.format, spec.parse):
                         pending.append(record)
                         pending_bytes += record.size
-                        if pending_bytes >= SLICE_BYTES:
+                        if pending_bytes >= slice_bytes:
                             _analyze(pending, spec, writer, result)
                             pending, pending_bytes = [], 0
-            _analyze(pending, spec, writer, result)
             result.bytes += item.size
+        _analyze(pending, spec, writer, result)
     except BaseException as exc:
         writer.close(exc)
         raise

@@ -39,6 +39,23 @@ _UNEXPECTED_START: Final = {
 }
 
 
+def whole_object(data: bytes, maker: RecordMaker) -> list[Record] | None:
+    """A document read whole that is one good record object (the shape of one review per
+    file): its record, as `JsonParser` gives it, without scanning. None for anything else
+    (an array, bad JSON, a bad record, too large): then let the parser say what it is."""
+    if data.startswith(_BOM):
+        data = data[3:]
+    body = data.strip(_BLANKS)
+    if not body.startswith(b"{") or len(body) > maker.options.max_record_bytes:
+        return None
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    record = maker.valid(obj, len(body))
+    return None if record is None else [record]
+
+
 class JsonParser:
     def __init__(self, maker: RecordMaker, *, offset: int = 0, in_array: bool = False) -> None:
         """For a parser that starts mid-document: `offset`, where the first byte fed is in the

@@ -5,7 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serve_app.core.records import ParseOptions, UploadError, parser_for
+from serve_app.core.records import ParseOptions, Record, UploadError, parser_for
+from serve_app.core.records.base import RecordMaker
+from serve_app.core.records.jsonarray import JsonParser, whole_object
 
 from .helpers import assert_numbered, chunks_of, cut, cut_points, errors, parse, repeat, texts
 
@@ -217,3 +219,66 @@ def test_values_over_the_limit_whatever_the_chunking() -> None:
             "byte 115: record is 102 bytes, limit is 50",
             None,
         ]
+
+
+def _by_parser(body: bytes, options: ParseOptions) -> list[Record]:
+    parser = JsonParser(RecordMaker(options, source="f.json"))
+    return parser.feed(body) + parser.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"text": "a b", "id": 7}',
+        b'\xef\xbb\xbf \r\n{"text": "\\u4e2d\\u6587 x", "id": "r-1"}\n\t',
+        b'{"text": "a}, {b", "id": 1.5}',  # what the scanner's fast guess gets wrong
+        b'{"text": "x", "nested": {"a": [1, {"b": "}]"}]}}',
+    ],
+)
+def test_a_whole_object_document_gives_the_parsers_record(body: bytes) -> None:
+    options = ParseOptions()
+    got = whole_object(body, RecordMaker(options, source="f.json"))
+    assert got is not None
+    assert got == _by_parser(body, options)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"text": "a"}]',  # an array: the parser's
+        b'{"text": 1}',  # not a good record: the parser says why
+        b'{"id": 1}',
+        b'{"text": "a"} x',  # trailing bytes
+        b'{"text": "a"',  # truncated
+        b'{"text": "\\ud800"}',  # orjson refuses a lone surrogate; the parser says which
+        b"",
+        b"  ",
+    ],
+)
+def test_anything_but_a_good_object_is_left_to_the_parser(body: bytes) -> None:
+    assert whole_object(body, RecordMaker(ParseOptions(), source="f.json")) is None
+
+
+def test_an_object_over_the_record_limit_is_left_to_the_parser() -> None:
+    options = ParseOptions(max_record_bytes=20)
+    body = b'{"text": "' + b"x" * 20 + b'"}'
+    assert whole_object(body, RecordMaker(options)) is None
+    assert _by_parser(body, options)[0].error is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["text", "id", "other"]),
+        st.one_of(st.text(), st.integers(), st.none(), st.lists(st.integers(), max_size=2)),
+    ),
+    st.sampled_from([b"", b" ", b"\n", b"\xef\xbb\xbf"]),
+)
+def test_whole_object_agrees_with_the_parser(obj: dict[str, object], pad: bytes) -> None:
+    body = pad + json.dumps(obj).encode() + pad.strip(b"\xef\xbb\xbf")
+    options = ParseOptions()
+    got = whole_object(body, RecordMaker(options, source="f.json"))
+    expected = _by_parser(body, options)
+    assert got is None or got == expected
+    if got is None:  # declined only when the parser has something else to say
+        assert len(expected) != 1 or expected[0].error is not None
