@@ -83,8 +83,12 @@ def analyze_records(
     good = [r for r in records if r.error is None and r.text is not None]
     cleaned = cleaning.clean_many([r.text for r in good], options.clean)  # type: ignore[misc]
     count_options = options.count
-    chunk = None if per_record else _split_chunk(cleaned, count_options)
-    if chunk is not None:  # the chunk's words counted at once; per record only what rows show
+    # Rows that show counts need each record's words: then the summary counts those words
+    # (in C, as it goes); else the chunk's words are counted at once.
+    whole_chunk = not per_record and not (want_rows and want_counts)
+    chunk = _split_chunk(cleaned, count_options) if whole_chunk else None
+    record_words: list[list[str]] | None = None
+    if chunk is not None:  # per record only the number of words
         word_totals, chunk_counts = chunk
         summary.add_results(
             results=len(cleaned),
@@ -92,9 +96,6 @@ def analyze_records(
             word_count=sum(word_totals),
             word_counts=chunk_counts,
         )
-        record_words: list[list[str]] | None = None
-        if want_rows and want_counts:
-            record_words = counting.tokenize_many(cleaned, count_options)
     else:
         record_words = counting.tokenize_many(cleaned, count_options)
         word_totals = [len(words) for words in record_words]
