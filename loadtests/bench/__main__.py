@@ -42,6 +42,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "loadtests/bench/jobs.py (default 2,000 files; quick 100)",
     )
     parser.add_argument("--job-engine", choices=("ray-data", "ray-tasks"), help="--jobs only")
+    parser.add_argument(
+        "--rows",
+        help="--jobs only: run just these rows (comma-separated names, e.g. "
+        "seed-single,job-seed-summary; 'engines' for the engine pair); ratios need their baselines",
+    )
 
     load = parser.add_argument_group("real time")
     load.add_argument("--duration", type=int, help="seconds per point (default 10; quick 3)")

@@ -324,8 +324,12 @@ def run(args: argparse.Namespace, out: Path, command: str) -> int:
     runs: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
 
+    wanted = set(args.rows.split(",")) if args.rows else None
+
     def keep(make: Callable[[], bulk.BulkRun], name: str) -> None:
         """A row that fails is noted and the run goes on: the other rows still count."""
+        if wanted is not None and name not in wanted:
+            return
         try:
             run = make()
         except Exception as exc:  # noted in the report, with what failed
@@ -344,7 +348,7 @@ def run(args: argparse.Namespace, out: Path, command: str) -> int:
     keep(lambda: bulk.core(data, out, "seed"), "core-seed")
     keep(lambda: bulk.core(data, out, "standard"), "core-standard")
     try:
-        engine_rows = engines(data, out, "seed")
+        engine_rows = engines(data, out, "seed") if wanted is None or "engines" in wanted else []
     except bulk.BulkError as exc:
         notes.append(f"engines failed: {exc!r}"[:500])
         engine_rows = []
