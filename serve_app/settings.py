@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         None, ge=1, description="Workers per job at most; None: the cluster's CPU count."
     )
     job_engine: Literal["ray-data", "ray-tasks"] = Field(
-        "ray-data", description="What runs a job's groups (README, Bulk jobs: measured)."
+        "ray-tasks", description="What runs a job's groups (README, Bulk jobs: measured)."
     )
     job_s3_endpoint: str | None = Field(
         None, description="An S3-compatible server, http://host:port; None: AWS."

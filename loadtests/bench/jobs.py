@@ -30,7 +30,7 @@ from serve_app.ops.job_client import JobClient
 from serve_app.ops.loadtest.service import Ports, running, tail, up_command
 
 SEED = bulk.SEED_OPTIONS
-WORKER_MARKERS = ("FileGroupWorker", "_group_task")
+WORKER_MARKERS = ("FileGroupWorker", "_group_task", "_merge_task", "_summary_task")
 JOB_ROWS = {
     "job-seed-summary": ("seed", []),
     "job-seed": ("seed", None),

@@ -137,7 +137,7 @@ class JobRunner:
         try:
             jobs.prepare_output(self._storage, self._spec, overwrite=overwrite)
             summary, progress = jobs.run_pipeline(self._spec, on_progress)
-            job["summary"] = summary.to_dict(self._spec.top_words)
+            job["summary"] = summary
             jobs.write_markers(self._storage, self._spec, job["summary"])
             job["progress"] = progress.to_dict()
             job["state"] = "SUCCEEDED"

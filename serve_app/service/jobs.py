@@ -1,17 +1,19 @@
-"""Bulk jobs: files where they lie -> groups of ~16 MB -> `FileGroupWorker` (reads, parses,
-cleans, counts and writes its own shard) -> one small row per group -> the driver merges the
-partial summaries -> `summary.json`, then `_SUCCESS`.
+"""Bulk jobs: files where they lie -> groups of ~16 MB -> a worker (reads, parses, cleans,
+counts and writes its own shard) -> one small row per group for the driver's progress, and a
+partial summary per group -> merged -> `summary.json`, then `_SUCCESS`.
 
-The groups run in a Ray Data pipeline (`engine="ray-data"`, the default:
-`from_items(groups) -> map_batches(FileGroupWorker, batch_size=1)` on a fixed actor pool) or as
-plain Ray tasks (`"ray-tasks"`): the same work unit either way; which is faster is measured by
-`loadtests.bench.job_engines` (docs/performance.md).
+The groups run as plain Ray tasks (`engine="ray-tasks"`, the default), each partial summary
+merged by other tasks, four consecutive groups at a time, level by level (`SummaryTree`): the
+driver merges no word counts, so its serial share stays small as the data grows. Or they run
+in a Ray Data pipeline (`"ray-data"`: `from_items(groups) -> map_batches(FileGroupWorker,
+batch_size=1)` on a fixed actor pool), whose rows carry the partial summaries to the driver.
+The same work unit either way; `loadtests.bench.job_engines` measures both (docs/performance.md).
 
 Only paths travel through Ray: a worker reads its files itself and writes its shard itself, so
 no record and no file byte passes through the object store or the driver. A shard's name comes
 from its group's number and is written whole or not at all (`storage.AtomicOutput`), so a
-group run twice (its worker died, Ray Data ran it again) leaves one shard, and its summary is
-merged once: the driver only sees the row of the attempt that finished.
+group run twice (its worker died, Ray ran it again) leaves one shard, and its summary is
+merged once: only the attempt that finished is seen.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class JobSpec:
     group_bytes: int = 16 << 20
     worker_cpus: float = 0.25
     max_workers: int = 2
-    engine: str = "ray-data"  # or "ray-tasks": the same work unit as plain Ray tasks
+    engine: str = "ray-tasks"  # or "ray-data": the same work unit in a Ray Data pipeline
 
 
 @dataclass(slots=True)
@@ -297,7 +299,7 @@ class FileGroupWorker:
             result = process_group(self._storage, self._spec, int(group), items)
             for key in ROW_KEYS[:-1]:
                 out[key].append(getattr(result, key))
-            out["summary"].append(orjson.dumps(result.summary.to_state()).decode())
+            out["summary"].append(orjson.dumps(result.summary.to_state()))
         return out
 
 
@@ -355,13 +357,16 @@ def group_items(spec: JobSpec) -> list[dict[str, Any]]:
 
 def run_pipeline(
     spec: JobSpec, on_progress: Callable[[Progress, GroupResult], None]
-) -> tuple[Summary, Progress]:
-    """Run the job from this process (its driver): every group's small row is merged here as
-    it arrives. Returns the merged summary; call `write_markers` after it."""
+) -> tuple[dict[str, Any], Progress]:
+    """Run the job from this process (its driver), which sees one small row per group as it
+    finishes. Returns the job's summary (`Summary.to_dict` with `spec.top_words`) and the final
+    progress; call `write_markers` after it."""
     items = group_items(spec)
     progress = Progress(len(spec.files), sum(f.size for f in spec.files))
-    summary = Summary()
-    rows = _task_rows(spec, items) if spec.engine == "ray-tasks" else _dataset_rows(spec, items)
+    if spec.engine == "ray-tasks":
+        rows, finish = _task_rows(spec, items)
+    else:
+        rows, finish = _dataset_rows(spec, items)
     for row in rows:
         result = GroupResult(
             group=int(row["group"]),
@@ -370,63 +375,150 @@ def run_pipeline(
             records=int(row["records"]),
             failed=int(row["failed"]),
             bytes=int(row["bytes"]),
-            summary=Summary.from_state(orjson.loads(row["summary"])),
         )
-        summary.merge(result.summary)
         progress.files_done += result.files
         progress.records += result.records
         progress.failed += result.failed
         progress.bytes += result.bytes
         on_progress(progress, result)
-    return summary, progress
+    return finish(), progress
 
 
-def _dataset_rows(spec: JobSpec, items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    import ray.data
-    from ray.data import ActorPoolStrategy, DataContext
-
-    if not items:
-        return
-    context = DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        FileGroupWorker,
-        # Without the file list (the groups carry it): small arguments travel inline, and a
-        # restarted worker never needs an object that may be gone.
-        fn_constructor_args=(dataclasses.replace(spec, files=()),),
-        batch_size=1,
-        batch_format="numpy",
-        num_cpus=spec.worker_cpus,
-        # A fixed pool: every worker starts at once instead of as the autoscaler catches up.
-        compute=ActorPoolStrategy(size=max(1, min(spec.max_workers, len(items)))),
-    )
-    yield from dataset.iter_rows()
+Rows = Iterator[dict[str, Any]]
 
 
-def _task_rows(spec: JobSpec, items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _dataset_rows(
+    spec: JobSpec, items: list[dict[str, Any]]
+) -> tuple[Rows, Callable[[], dict[str, Any]]]:
+    """Ray Data: each group's row carries its partial summary, merged here as rows arrive."""
+    summary = Summary()
+
+    def rows() -> Rows:
+        import ray.data
+        from ray.data import ActorPoolStrategy, DataContext
+
+        if not items:
+            return
+        context = DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            FileGroupWorker,
+            # Without the file list (the groups carry it): small arguments travel inline, and a
+            # restarted worker never needs an object that may be gone.
+            fn_constructor_args=(dataclasses.replace(spec, files=()),),
+            batch_size=1,
+            batch_format="numpy",
+            num_cpus=spec.worker_cpus,
+            # A fixed pool: every worker starts at once instead of as the autoscaler catches up.
+            compute=ActorPoolStrategy(size=max(1, min(spec.max_workers, len(items)))),
+        )
+        for row in dataset.iter_rows():
+            summary.merge(Summary.from_state(orjson.loads(row["summary"])))
+            yield row
+
+    return rows(), lambda: summary.to_dict(spec.top_words)
+
+
+def _task_rows(
+    spec: JobSpec, items: list[dict[str, Any]]
+) -> tuple[Rows, Callable[[], dict[str, Any]]]:
     """The same groups as plain Ray tasks, at most 2 per worker in flight (bounded memory);
-    a task whose worker died is run again by Ray (max_retries), and its shard replaced."""
+    a task whose worker died is run again by Ray (max_retries), and its shard replaced. Each
+    task's partial summary stays in the object store and is merged by other tasks
+    (`SummaryTree`): the driver only sees the small rows."""
     import ray
 
-    task = ray.remote(_group_task).options(num_cpus=spec.worker_cpus, max_retries=-1)
-    light = ray.put(dataclasses.replace(spec, files=()))
-    queue = iter(items)
-    pending = [task.remote(light, item) for item in itertools.islice(queue, 2 * spec.max_workers)]
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        for ref in done:
-            yield ray.get(ref)
-            pending += [task.remote(light, item) for item in itertools.islice(queue, 1)]
+    task = ray.remote(_group_task).options(num_cpus=spec.worker_cpus, max_retries=-1, num_returns=2)
+    merge = ray.remote(_merge_task).options(num_cpus=spec.worker_cpus, max_retries=-1)
+    tree = SummaryTree(len(items), lambda parts: merge.remote(*parts))
+
+    def rows() -> Rows:
+        light = ray.put(dataclasses.replace(spec, files=()))
+        queue = iter(items)
+        pending: dict[Any, tuple[int, Any]] = {}
+
+        def submit(count: int) -> None:
+            for item in itertools.islice(queue, count):
+                refs: list[Any] = task.remote(light, item)  # type: ignore[assignment]
+                pending[refs[0]] = (item["group"], refs[1])
+
+        submit(2 * spec.max_workers)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                group, state_ref = pending.pop(ref)
+                yield ray.get(ref)
+                tree.add(group, state_ref)
+                submit(1)
+
+    def finish() -> dict[str, Any]:
+        root = tree.root()
+        if root is None:
+            return Summary().to_dict(spec.top_words)
+        done: dict[str, Any] = ray.get(
+            ray.remote(_summary_task)
+            .options(num_cpus=spec.worker_cpus)
+            .remote(spec.top_words, root)
+        )
+        return done
+
+    return rows(), finish
 
 
-def _group_task(spec: JobSpec, item: dict[str, Any]) -> dict[str, Any]:
+class SummaryTree:
+    """Partial summaries merged FAN_IN consecutive groups at a time, level by level, as soon as
+    a range is complete. Merging is associative and keeps first-occurrence order when ranges
+    are merged in order, so the root equals one sequential pass over the groups; and no single
+    process merges every group's word counts (the driver merges none)."""
+
+    FAN_IN: Final = 4
+
+    def __init__(self, groups: int, merge: Callable[[list[Any]], Any]) -> None:
+        self._merge = merge
+        self._sizes = [groups]  # nodes per level, leaves first, up to a level of one
+        while self._sizes[-1] > 1:
+            self._sizes.append(-(-self._sizes[-1] // self.FAN_IN))
+        self._nodes: list[dict[int, Any]] = [{} for _ in self._sizes]
+
+    def add(self, group: int, part: Any) -> None:
+        level, index = 0, group
+        self._nodes[0][index] = part
+        while level + 1 < len(self._sizes):
+            parent = index // self.FAN_IN
+            first = parent * self.FAN_IN
+            children = range(first, min(first + self.FAN_IN, self._sizes[level]))
+            nodes = self._nodes[level]
+            if any(child not in nodes for child in children):
+                return
+            parts = [nodes.pop(child) for child in children]
+            self._nodes[level + 1][parent] = parts[0] if len(parts) == 1 else self._merge(parts)
+            level, index = level + 1, parent
+
+    def root(self) -> Any:
+        """The merged whole once every group was added (None for no group)."""
+        return self._nodes[-1].get(0) if self._sizes[0] else None
+
+
+def _group_task(spec: JobSpec, item: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     worker = _WORKERS.get(spec.id)
     if worker is None:  # one per job per worker process: the dictionaries load once
         _WORKERS.clear()
         worker = _WORKERS[spec.id] = FileGroupWorker(spec)
     out = worker({"group": [item["group"]], "files": [item["files"]]})
-    return {key: values[0] for key, values in out.items()}
+    row = {key: values[0] for key, values in out.items() if key != "summary"}
+    return row, out["summary"][0]
+
+
+def _merge_task(*states: bytes) -> bytes:
+    summary = Summary()
+    for state in states:
+        summary.merge(Summary.from_state(orjson.loads(state)))
+    return orjson.dumps(summary.to_state())
+
+
+def _summary_task(top_words: int, state: bytes) -> dict[str, Any]:
+    return Summary.from_state(orjson.loads(state)).to_dict(top_words)
 
 
 _WORKERS: dict[str, FileGroupWorker] = {}

@@ -145,3 +145,67 @@ def test_a_group_carries_the_review_analytics(tmp_path: Path) -> None:
     summary = result.summary.to_dict()
     assert summary["languages"] == {"zh": 2, "en": 1} and summary["boilerplate"] == 1
     assert sum(summary["sentiment"]["labels"].values()) == 3
+
+
+# -- merging partial summaries (the ray-tasks engine's tree) -----------------------------------
+
+
+def tree_root(groups: int, arrival: list[int]) -> tuple[object, list[list[object]]]:
+    """The root of a SummaryTree over `groups` leaves added in `arrival` order, where a merge
+    is a list of its parts: the nesting shows which ranges were merged together."""
+    merges: list[list[object]] = []
+
+    def merge(parts: list[object]) -> object:
+        merges.append(parts)
+        return ("merged", tuple(parts))
+
+    tree = jobs.SummaryTree(groups, merge)
+    for group in arrival:
+        assert tree.root() is None or groups == 1
+        tree.add(group, group)
+    return tree.root(), merges
+
+
+def leaves(node: object) -> list[int]:
+    if isinstance(node, int):
+        return [node]
+    assert isinstance(node, tuple) and node[0] == "merged"
+    return [leaf for part in node[1] for leaf in leaves(part)]
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3, 4, 5, 16, 17, 33])
+@pytest.mark.parametrize("seed", range(5))
+def test_the_tree_merges_every_group_once_in_order_whatever_the_arrival(
+    groups: int, seed: int
+) -> None:
+    import random
+
+    arrival = list(range(groups))
+    random.Random(seed).shuffle(arrival)
+    root, merges = tree_root(groups, arrival)
+    assert leaves(root) == list(range(groups))  # each once, ranges in order
+    assert all(2 <= len(parts) <= jobs.SummaryTree.FAN_IN for parts in merges)
+
+
+def test_no_group_has_no_root() -> None:
+    assert jobs.SummaryTree(0, lambda parts: parts).root() is None
+
+
+def test_merging_ranges_equals_one_sequential_pass() -> None:
+    """Summary.merge is associative, first-occurrence order included: the tree's premise."""
+    from serve_app.core.summary import Summary
+
+    parts = []
+    for words in (["b", "a"], ["c", "a"], ["d", "b"], ["e", "c"], ["a", "f"]):
+        part = Summary()
+        part.add_words(char_count=3, words=words)
+        parts.append(part)
+    sequential = Summary()
+    for part in parts:
+        sequential.merge(Summary.from_state(part.to_state()))
+    left = Summary().merge(parts[0]).merge(parts[1])
+    right = Summary().merge(parts[2]).merge(parts[3]).merge(parts[4])
+    tree = Summary().merge(left).merge(right)
+    assert tree.to_state() == sequential.to_state()
+    assert list(tree.word_counts) == list(sequential.word_counts)
+    assert tree.top_words(6) == sequential.top_words(6)
