@@ -20,7 +20,7 @@ from serve_app.core.records import ParseOptions, Record, UploadError
 from serve_app.core.records.base import BufferedRecordParser
 from serve_app.core.records.csvtable import CsvParser
 from serve_app.core.records.framing import Frame, placeholder_maker
-from serve_app.core.records.jsonarray import JsonParser
+from serve_app.core.records.jsonarray import JsonParser, whole_object
 from serve_app.core.records.ndjson import NdjsonParser
 
 _HEAD: Final = b'{"index":0,'
@@ -55,6 +55,8 @@ def read_frame(frame: Frame, options: ParseOptions) -> tuple[list[Record], bool]
     elif frame.kind == "csv":
         parser = CsvParser(maker, line=frame.start, header=frame.header)
     else:
+        if frame.first and frame.last and (whole := whole_object(frame.data, maker)) is not None:
+            return whole, False  # a whole file of one record object (a review per file)
         parser = JsonParser(maker, offset=frame.start, in_array=not frame.first)
     try:
         records = parser.feed(frame.data)
