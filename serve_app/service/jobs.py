@@ -423,7 +423,8 @@ def _dataset_rows(
 def _task_rows(
     spec: JobSpec, items: list[dict[str, Any]]
 ) -> tuple[Rows, Callable[[], dict[str, Any]]]:
-    """The same groups as plain Ray tasks, at most 2 per worker in flight (bounded memory);
+    """The same groups as plain Ray tasks, one per worker in flight (bounded memory; Ray ends
+    idle task workers above its soft limit, so every extra process in flight starts cold);
     a task whose worker died is run again by Ray (max_retries), and its shard replaced. Each
     task's partial summary stays in the object store and is merged by other tasks
     (`SummaryTree`): the driver only sees the small rows."""
@@ -443,7 +444,7 @@ def _task_rows(
                 refs: list[Any] = task.remote(light, item)  # type: ignore[assignment]
                 pending[refs[0]] = (item["group"], refs[1])
 
-        submit(2 * spec.max_workers)
+        submit(spec.max_workers)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
