@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import orjson
 
-from serve_app.core import counting
+from serve_app.core import counting, packed_summary
 from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
 from serve_app.core.records.base import ParseOptions, Record, RecordMaker, UploadError
 from serve_app.core.records.formats import Format, file_parser, format_parser
@@ -299,7 +299,7 @@ class FileGroupWorker:
             result = process_group(self._storage, self._spec, int(group), items)
             for key in ROW_KEYS[:-1]:
                 out[key].append(getattr(result, key))
-            out["summary"].append(orjson.dumps(result.summary.to_state()))
+            out["summary"].append(packed_summary.pack(result.summary))
         return out
 
 
@@ -414,7 +414,7 @@ def _dataset_rows(
             compute=ActorPoolStrategy(size=max(1, min(spec.max_workers, len(items)))),
         )
         for row in dataset.iter_rows():
-            summary.merge(Summary.from_state(orjson.loads(row["summary"])))
+            summary.merge(packed_summary.unpack(row["summary"]))
             yield row
 
     return rows(), lambda: summary.to_dict(spec.top_words)
@@ -511,15 +511,12 @@ def _group_task(spec: JobSpec, item: dict[str, Any]) -> tuple[dict[str, Any], by
     return row, out["summary"][0]
 
 
-def _merge_task(*states: bytes) -> bytes:
-    summary = Summary()
-    for state in states:
-        summary.merge(Summary.from_state(orjson.loads(state)))
-    return orjson.dumps(summary.to_state())
+def _merge_task(*packs: bytes) -> bytes:
+    return packed_summary.merge(packs)
 
 
-def _summary_task(top_words: int, state: bytes) -> dict[str, Any]:
-    return Summary.from_state(orjson.loads(state)).to_dict(top_words)
+def _summary_task(top_words: int, packed: bytes) -> dict[str, Any]:
+    return packed_summary.to_dict(packed, top_words)
 
 
 _WORKERS: dict[str, FileGroupWorker] = {}

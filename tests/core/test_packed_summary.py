@@ -1,0 +1,71 @@
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from serve_app.core import packed_summary
+from serve_app.core.summary import Summary
+
+# Few distinct words, so that counts tie often and first-occurrence order decides top_words.
+WORDS = st.sampled_from(["a", "b", "c", "好", "质量", "👍", "", "A", "a b", "\u00e9", "e\u0301"])
+
+
+@st.composite
+def summaries(draw: st.DrawFn) -> Summary:
+    summary = Summary()
+    for words in draw(st.lists(st.lists(WORDS, max_size=6), max_size=5)):
+        summary.add_words(char_count=sum(map(len, words)), words=words)
+    for _ in range(draw(st.integers(0, 2))):
+        summary.add_failure()
+    if draw(st.booleans()):
+        summary.add_analysis({"language": "zh", "sentiment": {"label": "positive", "score": 0.5}})
+    if draw(st.booleans()):
+        summary.add_flags(duplicate=draw(st.booleans()), boilerplate=draw(st.booleans()))
+    return summary
+
+
+def sequential(parts: list[Summary]) -> Summary:
+    whole = Summary()
+    for part in parts:
+        whole.merge(Summary.from_state(part.to_state()))
+    return whole
+
+
+@settings(max_examples=200, deadline=None)  # a loaded machine is not a failure
+@given(st.lists(summaries(), max_size=6), st.integers(0, 12))
+def test_merging_packs_in_order_equals_merging_the_summaries(
+    parts: list[Summary], top_n: int
+) -> None:
+    expected = sequential(parts)
+    packed = packed_summary.merge([packed_summary.pack(part) for part in parts])
+    assert packed_summary.to_dict(packed, top_n) == expected.to_dict(top_n)
+    unpacked = packed_summary.unpack(packed)
+    assert unpacked.to_state() == expected.to_state()
+    assert list(unpacked.word_counts.items()) == list(expected.word_counts.items())
+
+
+@settings(deadline=None)
+@given(st.lists(summaries(), min_size=1, max_size=9))
+def test_a_tree_of_merges_equals_one_sequential_merge(parts: list[Summary]) -> None:
+    packs = [packed_summary.pack(part) for part in parts]
+    left, right = packs[: len(packs) // 2], packs[len(packs) // 2 :]
+    tree = packed_summary.merge([packed_summary.merge(left), packed_summary.merge(right)])
+    assert packed_summary.to_dict(tree, 50) == sequential(parts).to_dict(50)
+
+
+def test_ties_in_top_words_break_by_first_occurrence_across_packs() -> None:
+    first, second = Summary(), Summary()
+    first.add_words(char_count=3, words=["z", "y", "x"])
+    second.add_words(char_count=3, words=["x", "w", "y"])
+    packed = packed_summary.merge([packed_summary.pack(first), packed_summary.pack(second)])
+    assert packed_summary.to_dict(packed, 4)["top_words"] == [
+        ["y", 2],
+        ["x", 2],
+        ["z", 1],
+        ["w", 1],
+    ]
+    assert Counter({"y": 2, "x": 2, "z": 1, "w": 1}) == packed_summary.unpack(packed).word_counts
+
+
+def test_an_empty_merge_is_an_empty_summary() -> None:
+    assert packed_summary.to_dict(packed_summary.merge([])) == Summary().to_dict()
