@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from serve_app.core.arrow_arrays import int64_array, numbers, utf8_array
 from serve_app.core.summary import Summary
 
 __all__ = ["merge", "pack", "to_dict", "unpack"]
@@ -31,8 +32,8 @@ _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64())])
 
 def pack(summary: Summary) -> bytes:
     counts = summary.word_counts
-    words = pa.array(list(counts), pa.large_string())
-    return _write(_totals(summary), words, pa.array(list(counts.values()), pa.int64()))
+    words = utf8_array(list(counts))
+    return _write(_totals(summary), words, int64_array(counts.values(), len(counts)))
 
 
 def unpack(packed: bytes) -> Summary:
@@ -51,15 +52,15 @@ def merge(parts: Sequence[bytes]) -> bytes:
         state, part_words, part_counts = _read(part)
         totals.merge(Summary.from_state(state))
         words.append(part_words)
-        counts.append(part_counts.to_numpy())
+        counts.append(numbers(part_counts))
     if not words:
         return pack(totals)
     encoded = pc.dictionary_encode(pa.concat_arrays(words))
     unique = encoded.dictionary
     sums = np.bincount(
-        encoded.indices.to_numpy(), weights=np.concatenate(counts), minlength=len(unique)
+        numbers(encoded.indices), weights=np.concatenate(counts), minlength=len(unique)
     )
-    return _write(_totals(totals), unique, pa.array(sums.astype(np.int64)))
+    return _write(_totals(totals), unique, int64_array(sums))
 
 
 def to_dict(packed: bytes, top_n: int = 10) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def _top(words: pa.Array, counts: pa.Array, n: int) -> list[list[Any]]:
     k = min(n, len(words))
     if k <= 0:
         return []
-    table = pa.table({"count": counts, "at": pa.array(np.arange(len(words)))})
+    table = pa.table({"count": counts, "at": int64_array(np.arange(len(words)))})
     picked = pc.select_k_unstable(
         table, k, sort_keys=[("count", "descending"), ("at", "ascending")]
     )
