@@ -188,8 +188,16 @@ def _count(text: str, plan: _Plan) -> tuple[WordCounts, Counter[str]]:
 
 def counts_of(words: list[str], options: CountOptions = _DEFAULT) -> WordCounts:
     """The counts of words `tokenize` gave with the same options."""
+    return full_counts_of(words, options)[0]
+
+
+def full_counts_of(
+    words: list[str], options: CountOptions = _DEFAULT
+) -> tuple[WordCounts, Counter[str]]:
+    """`counts_of`, and all of the counts (untruncated, in first-occurrence order) for a
+    Summary, as `count_full` gives them for a text."""
     counts = Counter(words)
-    return _ordered(counts, len(words), _plan(options))
+    return _ordered(counts, len(words), _plan(options)), counts
 
 
 def _ordered(counts: Counter[str], total: int, plan: _Plan) -> WordCounts:
