@@ -26,14 +26,23 @@ def test_worker_processes_are_told_by_their_title(label: str, worker: bool) -> N
     assert jobs.is_worker(label) is worker
 
 
-def run(name: str, mb_per_s: float, mode: str = "seed", share: float | None = None) -> dict:  # type: ignore[type-arg]
+def run(
+    name: str,
+    mb_per_s: float,
+    mode: str = "seed",
+    share: float | None = None,
+    ingress: float | None = None,
+) -> dict:  # type: ignore[type-arg]
+    extra = {} if share is None else {"coordination_share": share}
+    if ingress is not None:
+        extra["ingress_cpu_share"] = ingress
     return {
         "name": name,
         "mode": mode,
         "seconds": 100 / mb_per_s,
         "mb_per_s": mb_per_s,
         "mb_per_cpu_s": mb_per_s / 2,
-        "extra": {} if share is None else {"coordination_share": share},
+        "extra": extra,
     }
 
 
@@ -42,19 +51,30 @@ def test_targets_and_report_use_ratios_from_the_same_run() -> None:
         "seed-single": run("seed-single", 10.0),
         "seed-ray": run("seed-ray", 6.0),
         "core-standard": run("core-standard", 2.0, "standard"),
-        "job-seed": run("job-seed", 13.0, share=0.03),
+        "job-seed-summary": run("job-seed-summary", 13.0, share=0.03),
+        "job-seed": run("job-seed", 9.0, share=0.04),
         "job-standard": run("job-standard", 3.0, "standard", share=0.08),
+        "batch-seed": run("batch-seed", 11.0, ingress=0.12),
+        "batch-standard": run("batch-standard", 3.2, "standard", ingress=0.2),
     }
     checks = {t.key: t for t in jobs.targets(runs)}
+    # seed mode against the seed script: summary only, its own output
     assert checks["job_seed_vs_seed_single"].measured == pytest.approx(1.3)
     assert checks["job_seed_vs_seed_single"].status == "PASS"
     assert checks["job_seed_vs_seed_ray"].measured == pytest.approx(13 / 6)
+    assert checks["job_seed_rows_vs_seed_single"].status == "MISS"  # 0.9x < 1.0x
     assert checks["job_standard_vs_core"].status == "MISS"  # 1.5x < 1.6x
     assert checks["job_coordination"].measured == pytest.approx(0.08)
     assert checks["job_coordination"].status == "MISS"
+    assert checks["batch_seed_vs_seed_single"].measured == pytest.approx(1.1)
+    assert checks["batch_seed_summary_vs_seed_single"].measured is None  # not run
+    assert checks["batch_standard_vs_core"].status == "PASS"  # 1.6x >= 1.5x
+    assert checks["batch_ingress_share"].measured == pytest.approx(0.2)
+    assert checks["batch_ingress_share"].status == "MISS"
     text = jobs.report(
         {"command": "x", "corpus": {"files": 2, "bytes": 100}, "loadavg": (1, 1, 1), "runs": runs},
         list(checks.values()),
     )
-    assert "| job-seed | 7.69 | 13.00 | 6.50 | 1.30x | 2.17x | – | 3.0% | 11.0x | 22.1x |" in text
-    assert "| job, seed mode vs the seed script (MB/s) | 1.300x | 1.3x | met |" in text
+    row = "| job-seed-summary | 7.69 | 13.00 | 6.50 | 1.30x | 2.17x | – | 3.0% | 11.0x | 22.1x |"
+    assert row in text
+    assert "| job, seed mode, summary only vs the seed script | 1.300x | 1.3x | met |" in text
