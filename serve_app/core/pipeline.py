@@ -14,7 +14,7 @@ import itertools
 import re
 from array import array as machine_array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -61,12 +61,15 @@ def analyze_records(
     options: BulkOptions,
     *,
     duplicates: dedup.DuplicateIndex | None = None,
+    known_duplicates: Mapping[tuple[str | None, int], Any] | None = None,
 ) -> Analysis:
     """Clean and count every good record; an error row for every bad one.
 
     With `options.dedup.duplicates`, a record is a duplicate of an earlier one in `records`, or
     in `duplicates` when given: pass one index to calls made in input order to find duplicates
-    across them (a job's blocks), else each call finds those within its own records.
+    across them, else each call finds those within its own records. Or, when the duplicates
+    were found beforehand (a job's first pass), `known_duplicates` maps a record's
+    `(source, index)` to its `duplicate_of`; every other record is no duplicate.
     """
     summary = Summary()
     flags = options.dedup
@@ -74,7 +77,8 @@ def analyze_records(
     deferred = flags.duplicates and options.defer_duplicates
     signatures: list[dedup.SignatureState] | None = [] if deferred else None
     words: list[dedup.Words] | None = [] if deferred and flags.exclude_from_counts else None
-    if index is None and flags.duplicates and not deferred:
+    known = known_duplicates if flags.duplicates else None
+    if index is None and flags.duplicates and not deferred and known is None:
         index = dedup.DuplicateIndex(threshold=flags.threshold)
     # Flags and analytics need each record on its own: no whole-chunk counting then.
     per_record = flags.any or options.analysis.any
@@ -129,6 +133,11 @@ def analyze_records(
             summary.add_flags(duplicate=first is not None)
             if first is not None:
                 marks["duplicate_of"] = first
+        elif known is not None:
+            earlier = known.get((record.source, record.index))
+            summary.add_flags(duplicate=earlier is not None)
+            if earlier is not None:
+                marks["duplicate_of"] = earlier
         if signatures is not None:
             sig = dedup.signature(text)
             signatures.append((sig.exact, sig.minhash))

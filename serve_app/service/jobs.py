@@ -22,7 +22,7 @@ import dataclasses
 import io
 import itertools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -166,11 +166,14 @@ def _parquet_records(stream: Any, maker: RecordMaker, options: ParseOptions) -> 
 # -- writing a shard ---------------------------------------------------------------------------
 
 
-def parquet_table(rows: list[dict[str, Any]], include: frozenset[str] | None) -> Any:
+def parquet_table(rows: list[dict[str, Any]], options: BulkOptions) -> Any:
     """Rows as an Arrow table with one fixed schema: `id` as JSON text (ids may be numbers or
-    strings; a column has one type), `word_counts` as map<string, int64>."""
+    strings; a column has one type), `word_counts` as map<string, int64>; the analytics' and
+    dedup's fields as columns when the options ask for them, null where a row has none (as
+    NDJSON rows leave out `boilerplate` and `duplicate_of` when not flagged)."""
     import pyarrow as pa
 
+    include = options.include
     fields = [("index", pa.int64()), ("source", pa.string()), ("id", pa.string())]
     result = [
         ("text", pa.string()),
@@ -179,7 +182,15 @@ def parquet_table(rows: list[dict[str, Any]], include: frozenset[str] | None) ->
         ("unique_words", pa.int64()),
         ("word_counts", pa.map_(pa.string(), pa.int64())),
     ]
+    if options.analysis.language:
+        result.append(("language", pa.string()))
+    if options.analysis.sentiment:
+        result.append(("sentiment", pa.struct([("label", pa.string()), ("score", pa.float64())])))
     fields += [(name, kind) for name, kind in result if include is None or name in include]
+    if options.dedup.boilerplate:
+        fields.append(("boilerplate", pa.bool_()))
+    if options.dedup.duplicates:
+        fields.append(("duplicate_of", pa.struct([("source", pa.string()), ("index", pa.int64())])))
     fields.append(("error", pa.string()))
     columns: dict[str, list[Any]] = {name: [] for name, _ in fields}
     for row in rows:
@@ -215,7 +226,7 @@ class ShardWriter:
         if self._spec.output_format == "parquet":
             import pyarrow.parquet as pq
 
-            table = parquet_table(rows, self._spec.options.include)
+            table = parquet_table(rows, self._spec.options)
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self._out.stream, table.schema)
             self._parquet.write_table(table)
@@ -237,50 +248,64 @@ class ShardWriter:
 # -- the worker --------------------------------------------------------------------------------
 
 
+def group_slices(
+    storage: Storage, spec: JobSpec, files: Sequence[InputFile], slice_bytes: int
+) -> Iterator[list[Record]]:
+    """A group's records, file after file, a slice of about `slice_bytes` at a time: records
+    of consecutive files are analyzed together (the whole-slice word count pays per call, not
+    per record), and a worker's memory stays bounded whatever a file's size."""
+    pending: list[Record] = []
+    pending_bytes = 0
+    for item in files:
+        fs, path = storage.filesystem(item.uri)
+        try:
+            # compression=None: our parsers inflate .gz themselves, within their limits.
+            stream = fs.open_input_stream(path, compression=None)
+        except OSError as exc:  # gone or unreadable since it was listed: an error row
+            pending.append(RecordMaker(spec.parse, source=item.uri).error(f"file: {exc}", 0))
+            continue
+        with stream:
+            for record in file_records(stream, item.uri, spec.format, spec.parse):
+                pending.append(record)
+                pending_bytes += record.size
+                if pending_bytes >= slice_bytes:
+                    yield pending
+                    pending, pending_bytes = [], 0
+    if pending:
+        yield pending
+
+
+def slice_bytes(options: BulkOptions) -> int:
+    include = options.include
+    return SUMMARY_SLICE_BYTES if include is not None and not include else SLICE_BYTES
+
+
+# A record's (source, index) -> its duplicate_of, from the job's first pass (job_dedup).
+KnownDuplicates = Mapping[tuple[str | None, int], Any]
+
+
 def process_group(
-    storage: Storage, spec: JobSpec, group: int, files: Sequence[InputFile]
+    storage: Storage,
+    spec: JobSpec,
+    group: int,
+    files: Sequence[InputFile],
+    known_duplicates: KnownDuplicates | None = None,
 ) -> GroupResult:
     result = GroupResult(group=group, shard="", files=len(files), records=0, failed=0, bytes=0)
     writer = ShardWriter(storage, spec, group)
-    # Records of consecutive files are analyzed together, a slice at a time: fewer, larger
-    # calls (the whole-slice word count pays per call, not per record).
-    pending: list[Record] = []
-    pending_bytes = 0
-    include = spec.options.include
-    slice_bytes = SUMMARY_SLICE_BYTES if include is not None and not include else SLICE_BYTES
     try:
-        for item in files:
-            fs, path = storage.filesystem(item.uri)
-            try:
-                # compression=None: our parsers inflate .gz themselves, within their limits.
-                stream = fs.open_input_stream(path, compression=None)
-            except OSError as exc:  # gone or unreadable since it was listed: an error row
-                pending.append(RecordMaker(spec.parse, source=item.uri).error(f"file: {exc}", 0))
-            else:
-                with stream:
-                    for record in file_records(stream, item.uri, spec.format, spec.parse):
-                        pending.append(record)
-                        pending_bytes += record.size
-                        if pending_bytes >= slice_bytes:
-                            _analyze(pending, spec, writer, result)
-                            pending, pending_bytes = [], 0
-            result.bytes += item.size
-        _analyze(pending, spec, writer, result)
+        for records in group_slices(storage, spec, files, slice_bytes(spec.options)):
+            analysis = analyze_records(records, spec.options, known_duplicates=known_duplicates)
+            writer.write(analysis.rows)
+            result.summary.merge(analysis.summary)
+            result.records += analysis.summary.records
+            result.failed += analysis.summary.failed
     except BaseException as exc:
         writer.close(exc)
         raise
+    result.bytes = sum(item.size for item in files)
     result.shard = writer.close()
     return result
-
-
-def _analyze(records: list[Record], spec: JobSpec, writer: ShardWriter, out: GroupResult) -> None:
-    if not records:
-        return
-    analysis = analyze_records(records, spec.options)
-    writer.write(analysis.rows)
-    out.summary.merge(analysis.summary)
-    out.records += analysis.summary.records
-    out.failed += analysis.summary.failed
 
 
 class FileGroupWorker:
@@ -294,9 +319,11 @@ class FileGroupWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {key: [] for key in ROW_KEYS}
-        for group, files in zip(batch["group"], batch["files"], strict=True):
+        duplicates = batch.get("duplicates")  # with dedup.duplicates: the first pass's findings
+        for k, (group, files) in enumerate(zip(batch["group"], batch["files"], strict=True)):
             items = [InputFile(uri, int(size)) for uri, size in orjson.loads(files)]
-            result = process_group(self._storage, self._spec, int(group), items)
+            known = None if duplicates is None else decode_duplicates(duplicates[k])
+            result = process_group(self._storage, self._spec, int(group), items, known)
             for key in ROW_KEYS[:-1]:
                 out[key].append(getattr(result, key))
             out["summary"].append(orjson.dumps(result.summary.to_state()))
@@ -304,6 +331,18 @@ class FileGroupWorker:
 
 
 ROW_KEYS: Final = ("group", "shard", "files", "records", "failed", "bytes", "summary")
+
+
+def decode_duplicates(encoded: str | bytes) -> dict[tuple[str | None, int], Any]:
+    """A group's `duplicates` from the first pass (`job_dedup`: JSON `{"sources": {file number:
+    uri}, "pairs": [[file, index, earlier file, earlier index], ...]}`) as `analyze_records`
+    takes them: `duplicate_of` is the earlier record's source and index."""
+    data = orjson.loads(encoded)
+    sources = {int(number): uri for number, uri in data["sources"].items()}
+    return {
+        (sources[file], index): {"source": sources[first_file], "index": first_index}
+        for file, index, first_file, first_index in data["pairs"]
+    }
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -318,6 +357,12 @@ class Progress:
     records: int = 0
     failed: int = 0
     bytes: int = 0
+
+    @classmethod
+    def of(cls, files: Sequence[InputFile], *, passes: int = 1) -> Progress:
+        """Before any work; with two passes (dedup.duplicates) every file counts twice in
+        `bytes_total` and `bytes`, as it is read twice."""
+        return cls(len(files), passes * sum(f.size for f in files))
 
     def to_dict(self) -> dict[str, Any]:
         elapsed = time.monotonic() - self.started
@@ -336,6 +381,11 @@ class Progress:
         }
 
 
+def passes(options: BulkOptions) -> int:
+    """Over every file: one, or two with dedup.duplicates (signatures first, job_dedup)."""
+    return 2 if options.dedup.duplicates else 1
+
+
 def group_bytes(spec: JobSpec) -> int:
     """spec.group_bytes, or less for a small job: at least GROUPS_PER_WORKER groups per worker,
     so the last group to finish is a small one and no worker idles long at the end."""
@@ -349,10 +399,15 @@ MIN_GROUP_BYTES: Final = 1 << 20
 
 
 def group_items(spec: JobSpec) -> list[dict[str, Any]]:
-    return [
-        {"group": i, "files": orjson.dumps([[f.uri, f.size] for f in group]).decode()}
-        for i, group in enumerate(plan_groups(spec.files, group_bytes(spec)))
-    ]
+    """One item per group: its number, its files as JSON, and the job-wide number of its first
+    file (`first_file`, for the first pass of dedup.duplicates)."""
+    items = []
+    first_file = 0
+    for i, group in enumerate(plan_groups(spec.files, group_bytes(spec))):
+        files = orjson.dumps([[f.uri, f.size] for f in group]).decode()
+        items.append({"group": i, "files": files, "first_file": first_file})
+        first_file += len(group)
+    return items
 
 
 def run_pipeline(
@@ -362,7 +417,17 @@ def run_pipeline(
     finishes. Returns the job's summary (`Summary.to_dict` with `spec.top_words`) and the final
     progress; call `write_markers` after it."""
     items = group_items(spec)
-    progress = Progress(len(spec.files), sum(f.size for f in spec.files))
+    progress = Progress.of(spec.files, passes=passes(spec.options))
+    if spec.options.dedup.duplicates:
+        from serve_app.service import job_dedup
+
+        def signed(group_bytes: int) -> None:  # the first pass moves the progress too
+            progress.bytes += group_bytes
+            on_progress(
+                progress, GroupResult(group=-1, shard="", files=0, records=0, failed=0, bytes=0)
+            )
+
+        items = job_dedup.with_duplicates(spec, items, signed)
     if spec.engine == "ray-tasks":
         rows, finish = _task_rows(spec, items)
     else:
@@ -506,7 +571,7 @@ def _group_task(spec: JobSpec, item: dict[str, Any]) -> tuple[dict[str, Any], by
     if worker is None:  # one per job per worker process: the dictionaries load once
         _WORKERS.clear()
         worker = _WORKERS[spec.id] = FileGroupWorker(spec)
-    out = worker({"group": [item["group"]], "files": [item["files"]]})
+    out = worker({key: [value] for key, value in item.items()})  # a batch of one group
     row = {key: values[0] for key, values in out.items() if key != "summary"}
     return row, out["summary"][0]
 
