@@ -105,6 +105,8 @@ def analyze_records(
     else:
         record_words = counting.tokenize_many(cleaned, count_options)
         word_totals = [len(words) for words in record_words]
+    # Signed together: a MinHash per call costs mostly numpy's per-call overhead.
+    signed = dedup.signatures(cleaned) if index is not None or signatures is not None else None
     rows: list[dict[str, Any]] = []
     at = 0  # index of the next good record
     for record in records:
@@ -129,7 +131,8 @@ def analyze_records(
             if default_review:
                 marks["boilerplate"] = True
         if index is not None:
-            first = index.check(record.index, dedup.signature(text))
+            assert signed is not None
+            first = index.check(record.index, signed[at])
             summary.add_flags(duplicate=first is not None)
             if first is not None:
                 marks["duplicate_of"] = first
@@ -139,8 +142,8 @@ def analyze_records(
             if earlier is not None:
                 marks["duplicate_of"] = earlier
         if signatures is not None:
-            sig = dedup.signature(text)
-            signatures.append((sig.exact, sig.minhash))
+            assert signed is not None
+            signatures.append((signed[at].exact, signed[at].minhash))
         if chunk is None:
             assert record_words is not None
             if marks and flags.exclude_from_counts:

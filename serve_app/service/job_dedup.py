@@ -88,8 +88,7 @@ def group_signatures(
     for records in jobs.group_slices(storage, spec, files, jobs.SUMMARY_SLICE_BYTES):
         good = [r for r in records if r.error is None and r.text is not None]
         texts = cleaning.clean_many([r.text for r in good], spec.options.clean)  # type: ignore[misc]
-        for record, text in zip(good, texts, strict=True):
-            sig = dedup.signature(text)
+        for record, sig in zip(good, dedup.signatures(texts), strict=True):
             if sig.exact:  # no letter or digit: never a duplicate, nor an original
                 assert record.source is not None
                 signed.append((record_key(numbers[record.source], record.index), sig))

@@ -17,6 +17,7 @@ checked against what it holds but not added (`full`, said in the summary).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ __all__ = [
     "Signature",
     "mark_duplicates",
     "signature",
+    "signatures",
     "splice_duplicate",
 ]
 
@@ -83,23 +85,93 @@ def _hash64(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
+# Reviews share most of their 3-grams (one language's letters, the same words), so each
+# process remembers the hashes it made: a dict lookup instead of a BLAKE2b call per 3-gram,
+# the same values. Cleared when full, so memory stays bounded (~150 bytes per entry).
+_SHINGLE_CACHE: dict[str, int] = {}
+SHINGLE_CACHE_SIZE: Final = 200_000
+
+
+def _shingle_hashes(shingles: set[str]) -> list[int]:
+    cache = _SHINGLE_CACHE
+    if len(cache) + len(shingles) > SHINGLE_CACHE_SIZE:
+        cache.clear()
+    hashes = []
+    for shingle in shingles:
+        value = cache.get(shingle)
+        if value is None:
+            value = cache[shingle] = _hash64(shingle.encode("utf-8")) & 0xFFFFFFFF
+        hashes.append(value)
+    return hashes
+
+
 def signature(text: str) -> Signature:
-    key = _key(text)
-    if not key:
-        return Signature(b"", None)
-    exact = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-    if len(key) < MIN_NEAR_CHARS:
-        return Signature(exact, None)
-    shingles = {key[i : i + SHINGLE] for i in range(len(key) - SHINGLE + 1)}
-    hashes = np.fromiter(
-        (_hash64(s.encode("utf-8")) & 0xFFFFFFFF for s in shingles),
-        dtype=np.uint64,
-        count=len(shingles),
-    )
+    return signatures([text])[0]
+
+
+# Hashes permuted at a time: bounds the (hashes x NUM_PERM) matrix (8 MB of uint64) whatever
+# the texts' size; and hashes gathered before they are.
+_BATCH_HASHES: Final = 16_384
+_FLUSH_HASHES: Final = 8 * _BATCH_HASHES
+_P: Final = np.uint64(_PRIME)
+_LOW32: Final = np.uint64(0xFFFFFFFF)
+_SHIFT: Final = np.uint64(61)
+
+
+def signatures(texts: Sequence[str]) -> list[Signature]:
+    """`signature` of each text, the MinHashes of many short texts computed in one matrix:
+    numpy's per-call cost, not the arithmetic, is most of a short review's signature."""
+    found: list[Signature] = []
+    near: list[int] = []  # positions in `found` still waiting for their MinHash
+    flat: list[int] = []  # their 3-gram hashes, one text after another
+    starts: list[int] = []
+    for text in texts:
+        key = _key(text)
+        if not key:
+            found.append(Signature(b"", None))
+            continue
+        exact = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+        found.append(Signature(exact, None))
+        if len(key) < MIN_NEAR_CHARS:
+            continue
+        near.append(len(found) - 1)
+        starts.append(len(flat))
+        flat += _shingle_hashes({key[i : i + SHINGLE] for i in range(len(key) - SHINGLE + 1)})
+        if len(flat) >= _FLUSH_HASHES:  # bounds the list of Python ints too
+            _sign(found, near, flat, starts)
+            near, flat, starts = [], [], []
+    if near:
+        _sign(found, near, flat, starts)
+    return found
+
+
+def _sign(found: list[Signature], near: list[int], flat: list[int], starts: list[int]) -> None:
+    """The MinHashes of the texts at `near`, whose hashes start at `starts` in `flat`: the
+    hashes permuted a window at a time, each text's minima merged across windows."""
+    minima = np.full((len(near), NUM_PERM), 0xFFFFFFFF, dtype=np.uint64)
+    for low in range(0, len(flat), _BATCH_HASHES):
+        high = min(low + _BATCH_HASHES, len(flat))
+        first = bisect.bisect_right(starts, low) - 1  # the texts with hashes in [low, high)
+        end = bisect.bisect_left(starts, high)
+        offsets = [max(start, low) - low for start in starts[first:end]]
+        window = np.minimum.reduceat(_permuted(flat[low:high]), offsets, axis=0)
+        np.minimum(minima[first:end], window, out=minima[first:end])
+    for position, row in zip(near, minima.astype(np.uint32), strict=True):
+        found[position] = Signature(found[position].exact, row.tobytes())
+
+
+def _permuted(hashes: list[int]) -> np.ndarray[Any, np.dtype[np.uint64]]:
     # (a * h + b) mod p per permutation, wrapping at 2^64 as datasketch's does: still one fixed
-    # pseudo-random permutation of the hashes per row, which is all MinHash needs.
-    values = ((hashes[:, None] * _A[None, :] + _B[None, :]) % _PRIME) & 0xFFFFFFFF
-    return Signature(exact, values.min(axis=0).astype(np.uint32).tobytes())
+    # pseudo-random permutation of the hashes per row, which is all MinHash needs. p = 2^61 - 1,
+    # so x mod p is (x & p) + (x >> 61), less p once if that reaches p: no division.
+    values = np.array(hashes, dtype=np.uint64)[:, None] * _A
+    values += _B
+    high = values >> _SHIFT
+    values &= _P
+    values += high
+    np.subtract(values, _P, out=values, where=values >= _P)
+    values &= _LOW32
+    return values
 
 
 class DuplicateIndex:

@@ -55,6 +55,49 @@ def test_signatures_are_the_same_in_every_process() -> None:
     assert signature(LONG).minhash[:8].hex() == "486e12027b2efc09"  # type: ignore[index]
 
 
+def reference_minhash(text: str) -> bytes | None:
+    """The MinHash as first written: a set of 3-grams, BLAKE2b each, (a * h + b) % p."""
+    import hashlib
+
+    import numpy as np
+
+    from serve_app.core.analysis import dedup
+
+    key = dedup._key(text)
+    if len(key) < dedup.MIN_NEAR_CHARS:
+        return None
+    shingles = {key[i : i + 3] for i in range(len(key) - 2)}
+    hashes = np.array(
+        [
+            int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little")
+            & 0xFFFFFFFF
+            for s in shingles
+        ],
+        dtype=np.uint64,
+    )
+    values = ((hashes[:, None] * dedup._A[None, :] + dedup._B[None, :]) % dedup._PRIME) & 0xFFFFFFFF
+    return bytes(values.min(axis=0).astype(np.uint32).tobytes())
+
+
+def test_signing_many_texts_at_once_gives_each_ones_signature() -> None:
+    import random
+
+    from serve_app.core.analysis import dedup
+
+    rng = random.Random(4)
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789质量很好物流快包装不错一般差评"
+    texts = ["", "!!", "good", LONG, "Great, GREAT!"]
+    texts += ["".join(rng.choice(letters) for _ in range(rng.randint(1, 300))) for _ in range(400)]
+    # longer than a window of hashes, alone and between short ones
+    texts.insert(7, "".join(rng.choice(letters) for _ in range(60_000)))
+    texts.append("".join(rng.choice(letters) for _ in range(40_000)))
+    dedup._SHINGLE_CACHE.clear()
+    together = dedup.signatures(texts)
+    assert [s.minhash for s in together] == [reference_minhash(t) for t in texts]
+    assert together == [dedup.signature(t) for t in texts]
+    assert dedup.signatures([]) == []
+
+
 def test_past_its_capacity_the_index_still_checks_but_stops_growing() -> None:
     index = DuplicateIndex(capacity=1, exact_capacity=2)
     a, b = LONG, "完全不同的一条评论内容，说的是别的事情"
