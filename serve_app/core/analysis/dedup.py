@@ -191,6 +191,7 @@ class DuplicateIndex:
             ((b, r) for b, r in _BANDINGS if (1 / b) ** (1 / r) <= threshold), _BANDINGS[-1]
         )
         self.full = False
+        self.marked = 0  # records shown to it through mark_duplicates: the next one's index
         self._exact: dict[bytes, int] = {}
         self._bands: list[dict[bytes, list[int]]] = [{} for _ in range(self._bands_n)]
         self._signatures: dict[int, np.ndarray[Any, np.dtype[np.uint32]]] = {}
@@ -248,14 +249,23 @@ def mark_duplicates(
     index: DuplicateIndex,
     summary: Summary,
 ) -> bytes:
-    """Check a chunk's records (indices first, first + 1, ...) against the upload's index, in
-    order: `duplicate_of` spliced into their lines (when there are lines), counted in the
-    chunk's summary, and their words taken back out of it when `words` says so."""
+    """Check a chunk's records against the upload's index, in order: `duplicate_of` spliced
+    into their lines (when there are lines), counted in the chunk's summary, and their words
+    taken back out of it when `words` says so.
+
+    The records are numbered by the index's own count of the records it was shown (`first`,
+    the caller's number for the chunk's first line, is the same when there are lines): a
+    summary-only upload has no lines, so its caller's numbering never moved past 0, and
+    records of different chunks shared indices in the index, where one's MinHash replaced the
+    other's and near duplicates were missed."""
+    del first  # kept for the callers; see above
+    start = index.marked
+    index.marked += len(signatures)
     rows = lines.split(b"\n") if lines else None
     for k, state in enumerate(signatures):
         if state is None:
             continue
-        found = index.check(first + k, Signature(*state))
+        found = index.check(start + k, Signature(*state))
         summary.add_flags(duplicate=found is not None)
         if found is None:
             continue

@@ -173,3 +173,40 @@ def test_without_the_options_nothing_is_added() -> None:
     analysis = analyze_records(parse(TEXTS), BulkOptions())
     assert not any("duplicate_of" in r or "boilerplate" in r for r in analysis.rows)
     assert "duplicates" not in analysis.summary.to_dict()
+
+
+def test_a_summary_only_upload_finds_the_duplicates_of_one_with_lines() -> None:
+    """/v1/batch with include=none: chunks have no lines, so the stream's numbering stays at 0
+    for every chunk; the index numbers the records itself (near duplicates were missed when a
+    later chunk's record took an earlier one's index)."""
+    from serve_app.core.analysis.dedup import mark_duplicates
+    from serve_app.core.records import Record
+    from serve_app.core.summary import Summary
+
+    a = "the delivery was fast and the packaging was intact, great value for money overall"
+    b = "completely different review about a phone whose battery died after only two days"
+    chunks = [[a, "x1", "x2"], [b, "y1", "y2"], [a.replace("intact", "intakt"), b + "!"]]
+
+    def duplicates(include: frozenset[str] | None) -> tuple[int | None, list[bytes]]:
+        flags = DedupOptions(duplicates=True)
+        options = BulkOptions(include=include, dedup=flags, defer_duplicates=True)
+        index = DuplicateIndex()
+        total, out, number = Summary(), [], 0
+        for texts in chunks:
+            records = [Record(0, None, None, t, None, len(t)) for t in texts]
+            analysis = analyze_records(records, options)
+            lines = b"\n".join(orjson.dumps(row) for row in analysis.rows)
+            assert analysis.signatures is not None
+            first = number if lines else 0  # the stream numbers lines; there are none here
+            lines = mark_duplicates(
+                lines, first, analysis.signatures, None, index, analysis.summary
+            )
+            number += len(texts)
+            total.merge(analysis.summary)
+            out.append(lines)
+        return total.duplicates, out
+
+    with_lines, lines = duplicates(None)
+    assert with_lines == 2
+    assert b'"duplicate_of":0' in lines[2] and b'"duplicate_of":3' in lines[2]
+    assert duplicates(frozenset()) == (2, [b"", b"", b""])
