@@ -91,6 +91,11 @@ def test_signing_many_texts_at_once_gives_each_ones_signature() -> None:
     # longer than a window of hashes, alone and between short ones
     texts.insert(7, "".join(rng.choice(letters) for _ in range(60_000)))
     texts.append("".join(rng.choice(letters) for _ in range(40_000)))
+    texts.append(
+        "😀"
+        + "".join(rng.choice(letters + "\U0001f600é\U00020000\U0001d49c") for _ in range(5_000))
+    )
+    assert sum(len(t) >= dedup.LONG_KEY for t in texts) == 3
     dedup._SHINGLE_CACHE.clear()
     together = dedup.signatures(texts)
     assert [s.minhash for s in together] == [reference_minhash(t) for t in texts]
