@@ -186,7 +186,7 @@ class DedupOptions(BaseModel):
         False,
         description='Add "duplicate_of": the index of the earlier record whose cleaned text '
         "this one repeats, exactly or nearly (MinHash of character 3-grams, estimated Jaccard "
-        ">= threshold). The summary counts them.",
+        '>= threshold); in a job, {"source", "index"} of that record. The summary counts them.',
     )
     boilerplate: bool = Field(
         False,

@@ -30,7 +30,10 @@ from serve_app.ops.job_client import JobClient
 from serve_app.ops.loadtest.service import Ports, running, tail, up_command
 
 SEED = bulk.SEED_OPTIONS
-WORKER_MARKERS = ("FileGroupWorker", "_group_task", "_merge_task", "_summary_task")
+WORKER_MARKERS = (
+    "FileGroupWorker", "_group_task", "_merge_task", "_summary_task", "SignatureWorker",
+    "_signature_task",
+)  # fmt: skip
 JOB_ROWS = {
     "job-seed-summary": ("seed", []),
     "job-seed": ("seed", None),

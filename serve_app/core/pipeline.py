@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -59,12 +59,15 @@ def analyze_records(
     options: BulkOptions,
     *,
     duplicates: dedup.DuplicateIndex | None = None,
+    known_duplicates: Mapping[tuple[str | None, int], Any] | None = None,
 ) -> Analysis:
     """Clean and count every good record; an error row for every bad one.
 
     With `options.dedup.duplicates`, a record is a duplicate of an earlier one in `records`, or
     in `duplicates` when given: pass one index to calls made in input order to find duplicates
-    across them (a job's blocks), else each call finds those within its own records.
+    across them, else each call finds those within its own records. Or, when the duplicates
+    were found beforehand (a job's first pass), `known_duplicates` maps a record's
+    `(source, index)` to its `duplicate_of`; every other record is no duplicate.
     """
     summary = Summary()
     flags = options.dedup
@@ -72,7 +75,8 @@ def analyze_records(
     deferred = flags.duplicates and options.defer_duplicates
     signatures: list[dedup.SignatureState] | None = [] if deferred else None
     words: list[dedup.Words] | None = [] if deferred and flags.exclude_from_counts else None
-    if index is None and flags.duplicates and not deferred:
+    known = known_duplicates if flags.duplicates else None
+    if index is None and flags.duplicates and not deferred and known is None:
         index = dedup.DuplicateIndex(threshold=flags.threshold)
     # Flags and analytics need each record on its own: no whole-chunk counting then.
     per_record = flags.any or options.analysis.any
@@ -99,6 +103,8 @@ def analyze_records(
     else:
         record_words = counting.tokenize_many(cleaned, count_options)
         word_totals = [len(words) for words in record_words]
+    # Signed together: a MinHash per call costs mostly numpy's per-call overhead.
+    signed = dedup.signatures(cleaned) if index is not None or signatures is not None else None
     rows: list[dict[str, Any]] = []
     at = 0  # index of the next good record
     for record in records:
@@ -123,13 +129,19 @@ def analyze_records(
             if default_review:
                 marks["boilerplate"] = True
         if index is not None:
-            first = index.check(record.index, dedup.signature(text))
+            assert signed is not None
+            first = index.check(record.index, signed[at])
             summary.add_flags(duplicate=first is not None)
             if first is not None:
                 marks["duplicate_of"] = first
+        elif known is not None:
+            earlier = known.get((record.source, record.index))
+            summary.add_flags(duplicate=earlier is not None)
+            if earlier is not None:
+                marks["duplicate_of"] = earlier
         if signatures is not None:
-            sig = dedup.signature(text)
-            signatures.append((sig.exact, sig.minhash))
+            assert signed is not None
+            signatures.append((signed[at].exact, signed[at].minhash))
         counts: counting.WordCounts | None = None
         if chunk is None:
             assert record_words is not None

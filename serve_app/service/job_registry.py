@@ -184,6 +184,7 @@ class JobRegistry:
         for target in request["inputs"]:
             self._storage.check(target)
         files = self._storage.expand(request["inputs"], exclude=output)
+        duplicates = request["options"].get("dedup", {}).get("duplicates", False)
         with self._lock:
             if not request["overwrite"] and (entries := self._storage.output_entries(output)):
                 raise StorageError(
@@ -201,7 +202,7 @@ class JobRegistry:
                 "created": time.time(),
                 "request": request,
                 "output": output,
-                "progress": jobs.Progress(len(files), sum(f.size for f in files)).to_dict(),
+                "progress": jobs.Progress.of(files, passes=2 if duplicates else 1).to_dict(),
                 "summary": None,
                 "error": None,
             }
@@ -237,10 +238,10 @@ class JobRegistry:
                 clean=cleaning.CleanOptions(**options["clean"]),
                 count=counting.CountOptions(**count),
                 include=None if include is None else frozenset(include),
-                # Review analytics (README). Not duplicates: a job's groups run apart and its
-                # indices restart per file, so there is no one order to find them in (yet).
+                # Review analytics and dedup (README); duplicates across the whole job take a
+                # first pass of signatures (service/job_dedup.py).
                 analysis=review.AnalysisOptions(**options.get("analysis", {})),
-                dedup=dedup.DedupOptions(**{**options.get("dedup", {}), "duplicates": False}),
+                dedup=dedup.DedupOptions(**options.get("dedup", {})),
             ),
             format=request["format"],
             output_format=request["output_format"],

@@ -9,35 +9,32 @@ in a Ray Data pipeline (`"ray-data"`: `from_items(groups) -> map_batches(FileGro
 batch_size=1)` on a fixed actor pool), whose rows carry the partial summaries to the driver.
 The same work unit either way; `loadtests.bench.job_engines` measures both (docs/performance.md).
 
-Only paths travel through Ray: a worker reads its files itself and writes its shard itself, so
-no record and no file byte passes through the object store or the driver. A shard's name comes
-from its group's number and is written whole or not at all (`storage.AtomicOutput`), so a
-group run twice (its worker died, Ray ran it again) leaves one shard, and its summary is
-merged once: only the attempt that finished is seen.
+Only paths travel through Ray: a worker reads its files itself and writes its shard itself
+(`job_files`), so no record and no file byte passes through the object store or the driver. A
+shard's name comes from its group's number and is written whole or not at all
+(`storage.AtomicOutput`), so a group run twice (its worker died, Ray ran it again) leaves one
+shard, and its summary is merged once: only the attempt that finished is seen. With
+dedup.duplicates, a first pass over the same groups comes before (`job_dedup`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import itertools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 
 from serve_app.core import counting, packed_summary
-from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
-from serve_app.core.records.base import ParseOptions, Record, RecordMaker, UploadError
-from serve_app.core.records.formats import Format, file_parser, format_parser
-from serve_app.core.records.gzipped import GzipParser
-from serve_app.core.records.jsonarray import JsonParser, whole_object
+from serve_app.core.pipeline import BulkOptions, analyze_records
+from serve_app.core.records.base import ParseOptions, Record, RecordMaker
 from serve_app.core.summary import Summary
+from serve_app.service.job_files import ShardWriter, file_records
 from serve_app.service.storage import InputFile, Storage, StorageConfig, atomic_output, is_uri
 
-READ_BYTES: Final = 1 << 20
 # Records analyzed (and rows written) at a time: bounds a worker's memory whatever a file's size.
 # Without rows, a slice holds only its records' texts while it is counted, so it can be larger
 # (fewer whole-slice counts: measured 2.25 -> 1.94 s on 110 MB, seed mode, 4 -> 16 MB).
@@ -94,193 +91,73 @@ def plan_groups(files: Sequence[InputFile], target_bytes: int) -> list[list[Inpu
     return groups
 
 
-def shard_name(group: int, output_format: str) -> str:
-    return f"part-{group:05d}.{'parquet' if output_format == 'parquet' else 'ndjson'}"
-
-
-# -- reading a file ----------------------------------------------------------------------------
-
-
-def _parser(uri: str, kind: str, maker: RecordMaker) -> Any:
-    if kind == "auto":
-        return file_parser(uri, maker)
-    parser = format_parser(_FORMATS[kind], maker)
-    if uri.lower().endswith(".gz"):
-        return GzipParser(parser, maker.options.max_decompressed_bytes)
-    return parser
-
-
-_FORMATS: Final[dict[str, Format]] = {"ndjson": "ndjson", "json": "json", "csv": "csv"}
-
-
-def is_parquet(uri: str, kind: str) -> bool:
-    return kind == "parquet" or (kind == "auto" and uri.lower().endswith(".parquet"))
-
-
-def file_records(stream: Any, uri: str, kind: str, options: ParseOptions) -> Iterator[Record]:
-    """A file's records, read in pieces; `index` counts within the file, `source` is its URI.
-    A file that cannot be read on (bad gzip, no text column) ends with one error record."""
-    maker = RecordMaker(options, source=uri)
-    if is_parquet(uri, kind):
-        yield from _parquet_records(stream, maker, options)
-        return
-    parser = _parser(uri, kind, maker)
-    pieces = iter(lambda: stream.read(READ_BYTES), b"")
-    first = next(pieces, b"")
-    if isinstance(parser, JsonParser) and len(first) < READ_BYTES and not next(pieces, b""):
-        # A small .json file, read whole: one record object is parsed at once, no scanning.
-        whole = whole_object(first, maker)
-        if whole is not None:
-            yield from whole
-            return
-        pieces = iter(())
-    try:
-        for piece in itertools.chain((first,), pieces):
-            yield from parser.feed(piece)
-        yield from parser.close()
-    except UploadError as exc:
-        yield maker.error(f"file: {exc}", 0)
-
-
-def _parquet_records(stream: Any, maker: RecordMaker, options: ParseOptions) -> Iterator[Record]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(io.BytesIO(stream.read()))
-    except Exception as exc:  # pyarrow says what is wrong; the job goes on
-        yield maker.error(f"file: not a readable Parquet file: {exc}", 0)
-        return
-    if options.text_field not in table.column_names:
-        yield maker.error(f'file: no column "{options.text_field}"', 0)
-        return
-    texts = table.column(options.text_field).to_pylist()
-    has_id = options.id_field in table.column_names
-    ids = table.column(options.id_field).to_pylist() if has_id else [None] * len(texts)
-    for text, ident in zip(texts, ids, strict=True):
-        size = len(text.encode()) if isinstance(text, str) else 0
-        yield maker.valid({options.text_field: text, options.id_field: ident}, size) or (
-            maker.invalid({options.text_field: text, options.id_field: ident}, size, "row")
-        )
-
-
-# -- writing a shard ---------------------------------------------------------------------------
-
-
-def parquet_table(rows: list[dict[str, Any]], include: frozenset[str] | None) -> Any:
-    """Rows as an Arrow table with one fixed schema: `id` as JSON text (ids may be numbers or
-    strings; a column has one type), `word_counts` as map<string, int64>."""
-    import pyarrow as pa
-
-    fields = [("index", pa.int64()), ("source", pa.string()), ("id", pa.string())]
-    result = [
-        ("text", pa.string()),
-        ("char_count", pa.int64()),
-        ("word_count", pa.int64()),
-        ("unique_words", pa.int64()),
-        ("word_counts", pa.map_(pa.string(), pa.int64())),
-    ]
-    fields += [(name, kind) for name, kind in result if include is None or name in include]
-    fields.append(("error", pa.string()))
-    columns: dict[str, list[Any]] = {name: [] for name, _ in fields}
-    for row in rows:
-        for name, _ in fields:
-            value = row.get(name)
-            if name == "id" and value is not None:
-                value = orjson.dumps(value).decode()
-            elif name == "word_counts" and value is not None:
-                value = list(value.items())
-            columns[name].append(value)
-    schema = pa.schema(fields)
-    return pa.table(columns, schema=schema)
-
-
-class ShardWriter:
-    """Rows of one group into `part-NNNNN.*`, opened on the first row."""
-
-    def __init__(self, storage: Storage, spec: JobSpec, group: int) -> None:
-        self._storage = storage
-        self._spec = spec
-        self.name = shard_name(group, spec.output_format)
-        self._out: Any = None
-        self._parquet: Any = None
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        if self._out is None:
-            fs, base = self._storage.filesystem(self._spec.output)
-            path = f"{base.rstrip('/')}/{self.name}"
-            self._out = atomic_output(fs, path, local=not is_uri(self._spec.output))
-            self._out.__enter__()
-        if self._spec.output_format == "parquet":
-            import pyarrow.parquet as pq
-
-            table = parquet_table(rows, self._spec.options.include)
-            if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self._out.stream, table.schema)
-            self._parquet.write_table(table)
-        else:
-            self._out.stream.write(to_ndjson(rows))
-
-    def close(self, failed: BaseException | None = None) -> str:
-        if self._out is None:
-            return ""
-        if self._parquet is not None:
-            self._parquet.close()
-        if failed is None:
-            self._out.__exit__(None, None, None)
-        else:
-            self._out.__exit__(type(failed), failed, failed.__traceback__)
-        return self.name
-
-
 # -- the worker --------------------------------------------------------------------------------
 
 
-def process_group(
-    storage: Storage, spec: JobSpec, group: int, files: Sequence[InputFile]
-) -> GroupResult:
-    result = GroupResult(group=group, shard="", files=len(files), records=0, failed=0, bytes=0)
-    writer = ShardWriter(storage, spec, group)
-    # Records of consecutive files are analyzed together, a slice at a time: fewer, larger
-    # calls (the whole-slice word count pays per call, not per record).
+def group_slices(
+    storage: Storage, spec: JobSpec, files: Sequence[InputFile], slice_bytes: int
+) -> Iterator[list[Record]]:
+    """A group's records, file after file, a slice of about `slice_bytes` at a time: records
+    of consecutive files are analyzed together (the whole-slice word count pays per call, not
+    per record), and a worker's memory stays bounded whatever a file's size."""
     pending: list[Record] = []
     pending_bytes = 0
-    include = spec.options.include
-    slice_bytes = SUMMARY_SLICE_BYTES if include is not None and not include else SLICE_BYTES
+    for item in files:
+        fs, path = storage.filesystem(item.uri)
+        try:
+            # compression=None: our parsers inflate .gz themselves, within their limits.
+            stream = fs.open_input_stream(path, compression=None)
+        except OSError as exc:  # gone or unreadable since it was listed: an error row
+            pending.append(RecordMaker(spec.parse, source=item.uri).error(f"file: {exc}", 0))
+            continue
+        with stream:
+            for record in file_records(stream, item.uri, spec.format, spec.parse):
+                pending.append(record)
+                pending_bytes += record.size
+                if pending_bytes >= slice_bytes:
+                    yield pending
+                    pending, pending_bytes = [], 0
+    if pending:
+        yield pending
+
+
+def slice_bytes(options: BulkOptions) -> int:
+    include = options.include
+    return SUMMARY_SLICE_BYTES if include is not None and not include else SLICE_BYTES
+
+
+# A record's (source, index) -> its duplicate_of, from the job's first pass (job_dedup).
+KnownDuplicates = Mapping[tuple[str | None, int], Any]
+
+
+def process_group(
+    storage: Storage,
+    spec: JobSpec,
+    group: int,
+    files: Sequence[InputFile],
+    known_duplicates: KnownDuplicates | None = None,
+) -> GroupResult:
+    result = GroupResult(group=group, shard="", files=len(files), records=0, failed=0, bytes=0)
+    writer = ShardWriter(
+        storage,
+        output=spec.output,
+        output_format=spec.output_format,
+        options=spec.options,
+        group=group,
+    )
     try:
-        for item in files:
-            fs, path = storage.filesystem(item.uri)
-            try:
-                # compression=None: our parsers inflate .gz themselves, within their limits.
-                stream = fs.open_input_stream(path, compression=None)
-            except OSError as exc:  # gone or unreadable since it was listed: an error row
-                pending.append(RecordMaker(spec.parse, source=item.uri).error(f"file: {exc}", 0))
-            else:
-                with stream:
-                    for record in file_records(stream, item.uri, spec.format, spec.parse):
-                        pending.append(record)
-                        pending_bytes += record.size
-                        if pending_bytes >= slice_bytes:
-                            _analyze(pending, spec, writer, result)
-                            pending, pending_bytes = [], 0
-            result.bytes += item.size
-        _analyze(pending, spec, writer, result)
+        for records in group_slices(storage, spec, files, slice_bytes(spec.options)):
+            analysis = analyze_records(records, spec.options, known_duplicates=known_duplicates)
+            writer.write(analysis.rows)
+            result.summary.merge(analysis.summary)
+            result.records += analysis.summary.records
+            result.failed += analysis.summary.failed
     except BaseException as exc:
         writer.close(exc)
         raise
+    result.bytes = sum(item.size for item in files)
     result.shard = writer.close()
     return result
-
-
-def _analyze(records: list[Record], spec: JobSpec, writer: ShardWriter, out: GroupResult) -> None:
-    if not records:
-        return
-    analysis = analyze_records(records, spec.options)
-    writer.write(analysis.rows)
-    out.summary.merge(analysis.summary)
-    out.records += analysis.summary.records
-    out.failed += analysis.summary.failed
 
 
 class FileGroupWorker:
@@ -294,9 +171,11 @@ class FileGroupWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {key: [] for key in ROW_KEYS}
-        for group, files in zip(batch["group"], batch["files"], strict=True):
+        duplicates = batch.get("duplicates")  # with dedup.duplicates: the first pass's findings
+        for k, (group, files) in enumerate(zip(batch["group"], batch["files"], strict=True)):
             items = [InputFile(uri, int(size)) for uri, size in orjson.loads(files)]
-            result = process_group(self._storage, self._spec, int(group), items)
+            known = None if duplicates is None else decode_duplicates(duplicates[k])
+            result = process_group(self._storage, self._spec, int(group), items, known)
             for key in ROW_KEYS[:-1]:
                 out[key].append(getattr(result, key))
             out["summary"].append(packed_summary.pack(result.summary))
@@ -304,6 +183,18 @@ class FileGroupWorker:
 
 
 ROW_KEYS: Final = ("group", "shard", "files", "records", "failed", "bytes", "summary")
+
+
+def decode_duplicates(encoded: str | bytes) -> dict[tuple[str | None, int], Any]:
+    """A group's `duplicates` from the first pass (`job_dedup`: JSON `{"sources": {file number:
+    uri}, "pairs": [[file, index, earlier file, earlier index], ...]}`) as `analyze_records`
+    takes them: `duplicate_of` is the earlier record's source and index."""
+    data = orjson.loads(encoded)
+    sources = {int(number): uri for number, uri in data["sources"].items()}
+    return {
+        (sources[file], index): {"source": sources[first_file], "index": first_index}
+        for file, index, first_file, first_index in data["pairs"]
+    }
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -318,6 +209,12 @@ class Progress:
     records: int = 0
     failed: int = 0
     bytes: int = 0
+
+    @classmethod
+    def of(cls, files: Sequence[InputFile], *, passes: int = 1) -> Progress:
+        """Before any work; with two passes (dedup.duplicates) every file counts twice in
+        `bytes_total` and `bytes`, as it is read twice."""
+        return cls(len(files), passes * sum(f.size for f in files))
 
     def to_dict(self) -> dict[str, Any]:
         elapsed = time.monotonic() - self.started
@@ -336,6 +233,11 @@ class Progress:
         }
 
 
+def passes(options: BulkOptions) -> int:
+    """Over every file: one, or two with dedup.duplicates (signatures first, job_dedup)."""
+    return 2 if options.dedup.duplicates else 1
+
+
 def group_bytes(spec: JobSpec) -> int:
     """spec.group_bytes, or less for a small job: at least GROUPS_PER_WORKER groups per worker,
     so the last group to finish is a small one and no worker idles long at the end."""
@@ -349,10 +251,15 @@ MIN_GROUP_BYTES: Final = 1 << 20
 
 
 def group_items(spec: JobSpec) -> list[dict[str, Any]]:
-    return [
-        {"group": i, "files": orjson.dumps([[f.uri, f.size] for f in group]).decode()}
-        for i, group in enumerate(plan_groups(spec.files, group_bytes(spec)))
-    ]
+    """One item per group: its number, its files as JSON, and the job-wide number of its first
+    file (`first_file`, for the first pass of dedup.duplicates)."""
+    items = []
+    first_file = 0
+    for i, group in enumerate(plan_groups(spec.files, group_bytes(spec))):
+        files = orjson.dumps([[f.uri, f.size] for f in group]).decode()
+        items.append({"group": i, "files": files, "first_file": first_file})
+        first_file += len(group)
+    return items
 
 
 def run_pipeline(
@@ -362,7 +269,17 @@ def run_pipeline(
     finishes. Returns the job's summary (`Summary.to_dict` with `spec.top_words`) and the final
     progress; call `write_markers` after it."""
     items = group_items(spec)
-    progress = Progress(len(spec.files), sum(f.size for f in spec.files))
+    progress = Progress.of(spec.files, passes=passes(spec.options))
+    if spec.options.dedup.duplicates:
+        from serve_app.service import job_dedup
+
+        def signed(group_bytes: int) -> None:  # the first pass moves the progress too
+            progress.bytes += group_bytes
+            on_progress(
+                progress, GroupResult(group=-1, shard="", files=0, records=0, failed=0, bytes=0)
+            )
+
+        items = job_dedup.with_duplicates(spec, items, signed)
     if spec.engine == "ray-tasks":
         rows, finish = _task_rows(spec, items)
     else:
@@ -506,7 +423,7 @@ def _group_task(spec: JobSpec, item: dict[str, Any]) -> tuple[dict[str, Any], by
     if worker is None:  # one per job per worker process: the dictionaries load once
         _WORKERS.clear()
         worker = _WORKERS[spec.id] = FileGroupWorker(spec)
-    out = worker({"group": [item["group"]], "files": [item["files"]]})
+    out = worker({key: [value] for key, value in item.items()})  # a batch of one group
     row = {key: values[0] for key, values in out.items() if key != "summary"}
     return row, out["summary"][0]
 

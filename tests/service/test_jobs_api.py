@@ -169,13 +169,15 @@ def test_unknown_job_is_404(client: httpx.Client) -> None:
     assert client.delete("/v1/jobs/nosuchjob").status_code == 404
 
 
-def workers(service: Service) -> list[psutil.Process]:
+def workers(
+    service: Service, names: tuple[str, ...] = ("FileGroupWorker", "_group_task")
+) -> list[psutil.Process]:
     assert service.sid is not None
     found = []
     for proc in session_processes(service.sid):
         try:
             # A Ray Data actor or a plain task (settings.job_engine), by its process title.
-            if any(name in " ".join(proc.cmdline()) for name in ("FileGroupWorker", "_group_task")):
+            if any(name in " ".join(proc.cmdline()) for name in names):
                 found.append(proc)
         except psutil.Error:
             pass
@@ -335,3 +337,73 @@ def test_a_job_goes_on_when_the_ingress_restarts(
     assert done["state"] == "SUCCEEDED", done
     assert done["summary"]["records"] == len(data.paths)
     assert len(read_rows(out)) == len(data.paths)
+
+
+def test_job_duplicates_are_those_batch_finds_even_with_a_worker_killed(
+    client: httpx.Client, root: Path, service: Service
+) -> None:
+    """dedup.duplicates in a job: a worker of the first pass (signatures) killed, and still the
+    records /v1/batch flags for the same files uploaded in the job's order, pointing at the same
+    earlier records, and the same summary."""
+    data = seed_corpus(unique(root, "dedup-in"), files=16)
+    for n, path in enumerate(data.paths[:6]):  # exact, then near copies, in later files
+        text = orjson.loads(path.read_bytes())
+        if n % 2:
+            text["text"] = text["text"][:-40] + " and one more sentence at the very end."
+        (data.directory / f"zz-copy-{n}.json").write_bytes(orjson.dumps(text))
+    out = unique(root, "dedup-out")
+    options = {**OPTIONS, "dedup": {"duplicates": True, "boilerplate": True}}
+    response = client.post(
+        "/v1/jobs",
+        json={"inputs": [str(data.directory)], "output": str(out), "options": options},
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    assert (
+        response.json()["progress"]["bytes_total"]
+        == 2 * data.total_bytes
+        + sum(p.stat().st_size for p in data.directory.glob("zz-copy-*")) * 2
+    )
+    deadline = time.monotonic() + 120
+    killed = None
+    while killed is None and time.monotonic() < deadline:
+        for proc in workers(service, ("SignatureWorker", "_signature_task")):
+            os.kill(proc.pid, signal.SIGKILL)
+            killed = proc.pid
+            break
+        time.sleep(0.05)
+    assert killed is not None, "no first-pass worker to kill"
+    done = wait_job(client, job_id)
+    assert done["state"] == "SUCCEEDED", done
+    job_rows = read_rows(out)  # shards in group order: the job's input order
+    order = list(dict.fromkeys(row["source"] for row in job_rows))
+    assert len(order) == 22
+
+    body, content_type = multipart([(Path(p).name, Path(p).read_bytes()) for p in order])
+    batch = client.post(
+        "/v1/batch",
+        content=body,
+        headers={"content-type": content_type},
+        params={"options": orjson.dumps(options).decode()},
+    )
+    *batch_rows, last = [orjson.loads(line) for line in batch.content.splitlines()]
+    per_file: dict[str, int] = defaultdict(int)
+    where = []  # batch index -> (file name, index within the file)
+    for row in batch_rows:
+        where.append((row["source"], per_file[row["source"]]))
+        per_file[row["source"]] += 1
+
+    def flagged_in_batch(row: dict[str, Any]) -> Any:
+        first = row.get("duplicate_of")
+        return None if first is None else where[first]
+
+    def flagged_in_job(row: dict[str, Any]) -> Any:
+        first = row.get("duplicate_of")
+        return None if first is None else (Path(first["source"]).name, first["index"])
+
+    expected = {where[k]: flagged_in_batch(row) for k, row in enumerate(batch_rows)}
+    got = {(Path(row["source"]).name, row["index"]): flagged_in_job(row) for row in job_rows}
+    assert got == expected
+    assert sum(first is not None for first in got.values()) >= 6
+    assert done["summary"] == last["summary"] and done["summary"]["duplicates"] >= 6
+    assert done["progress"]["bytes"] == done["progress"]["bytes_total"]

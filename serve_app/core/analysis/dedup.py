@@ -17,6 +17,7 @@ checked against what it holds but not added (`full`, said in the summary).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ __all__ = [
     "Signature",
     "mark_duplicates",
     "signature",
+    "signatures",
     "splice_duplicate",
 ]
 
@@ -83,23 +85,123 @@ def _hash64(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
+# Reviews share most of their 3-grams (one language's letters, the same words), so each
+# process remembers the hashes it made: a dict lookup instead of a BLAKE2b call per 3-gram,
+# the same values. Cleared when full, so memory stays bounded (~150 bytes per entry).
+_SHINGLE_CACHE: dict[str, int] = {}
+SHINGLE_CACHE_SIZE: Final = 200_000
+
+
+def _shingle_hashes(shingles: set[str]) -> list[int]:
+    cache = _SHINGLE_CACHE
+    if len(cache) + len(shingles) > SHINGLE_CACHE_SIZE:
+        cache.clear()
+    hashes = []
+    for shingle in shingles:
+        value = cache.get(shingle)
+        if value is None:
+            value = cache[shingle] = _hash64(shingle.encode("utf-8")) & 0xFFFFFFFF
+        hashes.append(value)
+    return hashes
+
+
+# Past this many characters, a key's distinct 3-grams are found by numpy (each 3-gram as one
+# integer of its three code points, 21 bits each): a whole review file has few distinct
+# 3-grams for its length (~5% in seed-shaped files), and slicing every one out in Python was
+# half of its signature's cost.
+LONG_KEY: Final = 2048
+_LONG_CACHE: dict[int, int] = {}
+_BITS: Final = np.uint64(21)
+_CODE: Final = (1 << 21) - 1
+
+
+def _long_shingle_hashes(key: str) -> list[int]:
+    points = np.frombuffer(key.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    ids = (points[:-2] << (_BITS + _BITS)) | (points[1:-1] << _BITS) | points[2:]
+    cache = _LONG_CACHE
+    unique: list[int] = np.unique(ids).tolist()
+    if len(cache) + len(unique) > SHINGLE_CACHE_SIZE:
+        cache.clear()
+    hashes = []
+    for packed in unique:
+        value = cache.get(packed)
+        if value is None:
+            shingle = chr(packed >> 42) + chr((packed >> 21) & _CODE) + chr(packed & _CODE)
+            value = cache[packed] = _hash64(shingle.encode("utf-8")) & 0xFFFFFFFF
+        hashes.append(value)
+    return hashes
+
+
 def signature(text: str) -> Signature:
-    key = _key(text)
-    if not key:
-        return Signature(b"", None)
-    exact = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-    if len(key) < MIN_NEAR_CHARS:
-        return Signature(exact, None)
-    shingles = {key[i : i + SHINGLE] for i in range(len(key) - SHINGLE + 1)}
-    hashes = np.fromiter(
-        (_hash64(s.encode("utf-8")) & 0xFFFFFFFF for s in shingles),
-        dtype=np.uint64,
-        count=len(shingles),
-    )
+    return signatures([text])[0]
+
+
+# Hashes permuted at a time: bounds the (hashes x NUM_PERM) matrix (8 MB of uint64) whatever
+# the texts' size; and hashes gathered before they are.
+_BATCH_HASHES: Final = 16_384
+_FLUSH_HASHES: Final = 8 * _BATCH_HASHES
+_P: Final = np.uint64(_PRIME)
+_LOW32: Final = np.uint64(0xFFFFFFFF)
+_SHIFT: Final = np.uint64(61)
+
+
+def signatures(texts: Sequence[str]) -> list[Signature]:
+    """`signature` of each text, the MinHashes of many short texts computed in one matrix:
+    numpy's per-call cost, not the arithmetic, is most of a short review's signature."""
+    found: list[Signature] = []
+    near: list[int] = []  # positions in `found` still waiting for their MinHash
+    flat: list[int] = []  # their 3-gram hashes, one text after another
+    starts: list[int] = []
+    for text in texts:
+        key = _key(text)
+        if not key:
+            found.append(Signature(b"", None))
+            continue
+        exact = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+        found.append(Signature(exact, None))
+        if len(key) < MIN_NEAR_CHARS:
+            continue
+        near.append(len(found) - 1)
+        starts.append(len(flat))
+        if len(key) < LONG_KEY:
+            flat += _shingle_hashes({key[i : i + SHINGLE] for i in range(len(key) - SHINGLE + 1)})
+        else:
+            flat += _long_shingle_hashes(key)
+        if len(flat) >= _FLUSH_HASHES:  # bounds the list of Python ints too
+            _sign(found, near, flat, starts)
+            near, flat, starts = [], [], []
+    if near:
+        _sign(found, near, flat, starts)
+    return found
+
+
+def _sign(found: list[Signature], near: list[int], flat: list[int], starts: list[int]) -> None:
+    """The MinHashes of the texts at `near`, whose hashes start at `starts` in `flat`: the
+    hashes permuted a window at a time, each text's minima merged across windows."""
+    minima = np.full((len(near), NUM_PERM), 0xFFFFFFFF, dtype=np.uint64)
+    for low in range(0, len(flat), _BATCH_HASHES):
+        high = min(low + _BATCH_HASHES, len(flat))
+        first = bisect.bisect_right(starts, low) - 1  # the texts with hashes in [low, high)
+        end = bisect.bisect_left(starts, high)
+        offsets = [max(start, low) - low for start in starts[first:end]]
+        window = np.minimum.reduceat(_permuted(flat[low:high]), offsets, axis=0)
+        np.minimum(minima[first:end], window, out=minima[first:end])
+    for position, row in zip(near, minima.astype(np.uint32), strict=True):
+        found[position] = Signature(found[position].exact, row.tobytes())
+
+
+def _permuted(hashes: list[int]) -> np.ndarray[Any, np.dtype[np.uint64]]:
     # (a * h + b) mod p per permutation, wrapping at 2^64 as datasketch's does: still one fixed
-    # pseudo-random permutation of the hashes per row, which is all MinHash needs.
-    values = ((hashes[:, None] * _A[None, :] + _B[None, :]) % _PRIME) & 0xFFFFFFFF
-    return Signature(exact, values.min(axis=0).astype(np.uint32).tobytes())
+    # pseudo-random permutation of the hashes per row, which is all MinHash needs. p = 2^61 - 1,
+    # so x mod p is (x & p) + (x >> 61), less p once if that reaches p: no division.
+    values = np.array(hashes, dtype=np.uint64)[:, None] * _A
+    values += _B
+    high = values >> _SHIFT
+    values &= _P
+    values += high
+    np.subtract(values, _P, out=values, where=values >= _P)
+    values &= _LOW32
+    return values
 
 
 class DuplicateIndex:
@@ -119,6 +221,7 @@ class DuplicateIndex:
             ((b, r) for b, r in _BANDINGS if (1 / b) ** (1 / r) <= threshold), _BANDINGS[-1]
         )
         self.full = False
+        self.marked = 0  # records shown to it through mark_duplicates: the next one's index
         self._exact: dict[bytes, int] = {}
         self._bands: list[dict[bytes, list[int]]] = [{} for _ in range(self._bands_n)]
         self._signatures: dict[int, np.ndarray[Any, np.dtype[np.uint32]]] = {}
@@ -176,14 +279,23 @@ def mark_duplicates(
     index: DuplicateIndex,
     summary: Summary,
 ) -> bytes:
-    """Check a chunk's records (indices first, first + 1, ...) against the upload's index, in
-    order: `duplicate_of` spliced into their lines (when there are lines), counted in the
-    chunk's summary, and their words taken back out of it when `words` says so."""
+    """Check a chunk's records against the upload's index, in order: `duplicate_of` spliced
+    into their lines (when there are lines), counted in the chunk's summary, and their words
+    taken back out of it when `words` says so.
+
+    The records are numbered by the index's own count of the records it was shown (`first`,
+    the caller's number for the chunk's first line, is the same when there are lines): a
+    summary-only upload has no lines, so its caller's numbering never moved past 0, and
+    records of different chunks shared indices in the index, where one's MinHash replaced the
+    other's and near duplicates were missed."""
+    del first  # kept for the callers; see above
+    start = index.marked
+    index.marked += len(signatures)
     rows = lines.split(b"\n") if lines else None
     for k, state in enumerate(signatures):
         if state is None:
             continue
-        found = index.check(first + k, Signature(*state))
+        found = index.check(start + k, Signature(*state))
         summary.add_flags(duplicate=found is not None)
         if found is None:
             continue

@@ -55,6 +55,54 @@ def test_signatures_are_the_same_in_every_process() -> None:
     assert signature(LONG).minhash[:8].hex() == "486e12027b2efc09"  # type: ignore[index]
 
 
+def reference_minhash(text: str) -> bytes | None:
+    """The MinHash as first written: a set of 3-grams, BLAKE2b each, (a * h + b) % p."""
+    import hashlib
+
+    import numpy as np
+
+    from serve_app.core.analysis import dedup
+
+    key = dedup._key(text)
+    if len(key) < dedup.MIN_NEAR_CHARS:
+        return None
+    shingles = {key[i : i + 3] for i in range(len(key) - 2)}
+    hashes = np.array(
+        [
+            int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little")
+            & 0xFFFFFFFF
+            for s in shingles
+        ],
+        dtype=np.uint64,
+    )
+    values = ((hashes[:, None] * dedup._A[None, :] + dedup._B[None, :]) % dedup._PRIME) & 0xFFFFFFFF
+    return bytes(values.min(axis=0).astype(np.uint32).tobytes())
+
+
+def test_signing_many_texts_at_once_gives_each_ones_signature() -> None:
+    import random
+
+    from serve_app.core.analysis import dedup
+
+    rng = random.Random(4)
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789质量很好物流快包装不错一般差评"
+    texts = ["", "!!", "good", LONG, "Great, GREAT!"]
+    texts += ["".join(rng.choice(letters) for _ in range(rng.randint(1, 300))) for _ in range(400)]
+    # longer than a window of hashes, alone and between short ones
+    texts.insert(7, "".join(rng.choice(letters) for _ in range(60_000)))
+    texts.append("".join(rng.choice(letters) for _ in range(40_000)))
+    texts.append(
+        "😀"
+        + "".join(rng.choice(letters + "\U0001f600é\U00020000\U0001d49c") for _ in range(5_000))
+    )
+    assert sum(len(t) >= dedup.LONG_KEY for t in texts) == 3
+    dedup._SHINGLE_CACHE.clear()
+    together = dedup.signatures(texts)
+    assert [s.minhash for s in together] == [reference_minhash(t) for t in texts]
+    assert together == [dedup.signature(t) for t in texts]
+    assert dedup.signatures([]) == []
+
+
 def test_past_its_capacity_the_index_still_checks_but_stops_growing() -> None:
     index = DuplicateIndex(capacity=1, exact_capacity=2)
     a, b = LONG, "完全不同的一条评论内容，说的是别的事情"
@@ -130,3 +178,40 @@ def test_without_the_options_nothing_is_added() -> None:
     analysis = analyze_records(parse(TEXTS), BulkOptions())
     assert not any("duplicate_of" in r or "boilerplate" in r for r in analysis.rows)
     assert "duplicates" not in analysis.summary.to_dict()
+
+
+def test_a_summary_only_upload_finds_the_duplicates_of_one_with_lines() -> None:
+    """/v1/batch with include=none: chunks have no lines, so the stream's numbering stays at 0
+    for every chunk; the index numbers the records itself (near duplicates were missed when a
+    later chunk's record took an earlier one's index)."""
+    from serve_app.core.analysis.dedup import mark_duplicates
+    from serve_app.core.records import Record
+    from serve_app.core.summary import Summary
+
+    a = "the delivery was fast and the packaging was intact, great value for money overall"
+    b = "completely different review about a phone whose battery died after only two days"
+    chunks = [[a, "x1", "x2"], [b, "y1", "y2"], [a.replace("intact", "intakt"), b + "!"]]
+
+    def duplicates(include: frozenset[str] | None) -> tuple[int | None, list[bytes]]:
+        flags = DedupOptions(duplicates=True)
+        options = BulkOptions(include=include, dedup=flags, defer_duplicates=True)
+        index = DuplicateIndex()
+        total, out, number = Summary(), [], 0
+        for texts in chunks:
+            records = [Record(0, None, None, t, None, len(t)) for t in texts]
+            analysis = analyze_records(records, options)
+            lines = b"\n".join(orjson.dumps(row) for row in analysis.rows)
+            assert analysis.signatures is not None
+            first = number if lines else 0  # the stream numbers lines; there are none here
+            lines = mark_duplicates(
+                lines, first, analysis.signatures, None, index, analysis.summary
+            )
+            number += len(texts)
+            total.merge(analysis.summary)
+            out.append(lines)
+        return total.duplicates, out
+
+    with_lines, lines = duplicates(None)
+    assert with_lines == 2
+    assert b'"duplicate_of":0' in lines[2] and b'"duplicate_of":3' in lines[2]
+    assert duplicates(frozenset()) == (2, [b"", b"", b""])
