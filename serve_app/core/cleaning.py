@@ -259,11 +259,30 @@ _MOJIBAKE_HINT = re.compile(
 # damage and some context around it go to ftfy; spans closer than the context merge, so a run
 # of mojibake is never cut, and a short text is still one span.
 _CONTEXT = 64
+# What the collapse at the end would change (NEL is left alone: as cp1252 it is "…").
+_BLANK_RUN = re.compile(r"[^\S\x85]{2,}|[^\S \x85]")
+_MOJIBAKE_CHAR = frozenset(
+    chr(c) for c in [*range(0x80, 0x100), *map(ord, "ŒœŠšŸŽžƒˆ˜–—‘’‚“”„†‡•…‰‹›€™\ufffd")]
+)
+
+
+def _spaced_as_collapsed(run: re.Match[str]) -> str:
+    # A space or NBSP right after a byte of mojibake may be that mojibake's lost NBSP ("â€ "
+    # is "†"): it stays, for ftfy to take, and the rest of the run is the one space.
+    blank = run[0]
+    start = run.start()
+    if start and blank[0] in " \xa0" and run.string[start - 1] in _MOJIBAKE_CHAR:
+        return blank[0] + " " if len(blank) > 1 else blank
+    return " "
 
 
 def _fix_mojibake(text: str) -> str:
     if text.isascii() or _LEAD_OR_C1.search(text) is None:
         return text
+    # ftfy sees whitespace as the collapse at the end leaves it, as a second pass would: "Ã" then
+    # a line break is left alone, "Ã" then a space is a lost NBSP ("Ã\xa0" = "à"). Fixing the
+    # text with its final spacing settles it in one pass, with no second pass to find that.
+    text = _BLANK_RUN.sub(_spaced_as_collapsed, text)
     pieces: list[str] = []
     done = 0  # text[:done] is in pieces
     span_start = span_end = -1
