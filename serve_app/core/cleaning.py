@@ -131,7 +131,7 @@ def _pipeline(options: CleanOptions) -> Step:
         steps.append(_remove_emoji)
     if (form := options.normalize) is not None:
         steps.append(functools.partial(_normalize, form))
-        unsettled.append(functools.partial(_unnormalized, form))
+    normalized_at = len(steps)
     if options.to_simplified:  # after NFC/NFKC, which fold CJK compatibility ideographs
         steps.append(simplify.to_simplified)
     if options.lowercase:  # after NFKC, which can make capitals ("ᴬ" -> "A")
@@ -146,6 +146,14 @@ def _pipeline(options: CleanOptions) -> Step:
         steps.append(masks)
         if options.max_repeat is not None:  # squashing "1111" can make a number of the shape
             unsettled.append(_changes(masks))
+    if form is not None:
+        # Only the whitespace collapse after normalizing: it keeps every other pair of neighbours,
+        # so the text stays normalized and no mark run grows (the step cut them to 30): the quick
+        # check alone then says what the whole check would.
+        only_collapse = normalized_at == len(steps) and options.max_repeat is None
+        unsettled.append(
+            functools.partial(_not_normalized if only_collapse else _unnormalized, form)
+        )
     steps.append(_collapse_whitespace)
     if options.max_repeat is not None:
         steps.append(_squash_step(options.max_repeat))
@@ -248,9 +256,10 @@ _CONTINUATION = (
     "\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122\ufffd"
 )
 _LEAD_OR_C1 = re.compile("[\x80-\x9f\xc2-\xf4]")
+# Whitespace as the final collapse will leave it: "Ã" and a line break is "Ã" and a space then.
 _MOJIBAKE_HINT = re.compile(
     f"[\x80-\x9f]|[\xc2-\xf4](?:[{_CONTINUATION}]"
-    f"|(?<=[\xc2\xc3]) |(?<=[\xe0-\xf4]) [{_CONTINUATION}])"
+    f"|(?<=[\xc2\xc3])\\s|(?<=[\xe0-\xf4])[^\\S\x85]+[{_CONTINUATION}])"
 )
 
 
@@ -279,10 +288,6 @@ def _spaced_as_collapsed(run: re.Match[str]) -> str:
 def _fix_mojibake(text: str) -> str:
     if text.isascii() or _LEAD_OR_C1.search(text) is None:
         return text
-    # ftfy sees whitespace as the collapse at the end leaves it, as a second pass would: "Ã" then
-    # a line break is left alone, "Ã" then a space is a lost NBSP ("Ã\xa0" = "à"). Fixing the
-    # text with its final spacing settles it in one pass, with no second pass to find that.
-    text = _BLANK_RUN.sub(_spaced_as_collapsed, text)
     pieces: list[str] = []
     done = 0  # text[:done] is in pieces
     span_start = span_end = -1
@@ -292,15 +297,22 @@ def _fix_mojibake(text: str) -> str:
             span_end = max(span_end, end)
             continue
         if span_end >= 0:
-            pieces.append(ftfy.fix_encoding(text[span_start:span_end], _FTFY_CONFIG))
+            pieces.append(_fix_span(text[span_start:span_end]))
             done = span_end
         pieces.append(text[done:start])
         span_start, span_end = start, end
     if span_end < 0:
         return text
-    pieces.append(ftfy.fix_encoding(text[span_start:span_end], _FTFY_CONFIG))
+    pieces.append(_fix_span(text[span_start:span_end]))
     pieces.append(text[span_end:])
     return "".join(pieces)
+
+
+def _fix_span(span: str) -> str:
+    # ftfy sees whitespace as the collapse at the end leaves it, as a second pass would: "Ã" then
+    # a line break is left alone, "Ã" then a space is a lost NBSP ("Ã\xa0" = "à"). Fixing the
+    # text with its final spacing settles it in one pass, with no second pass to find that.
+    return ftfy.fix_encoding(_BLANK_RUN.sub(_spaced_as_collapsed, span), _FTFY_CONFIG)
 
 
 # --- normalization -----------------------------------------------------------------------------
@@ -326,6 +338,10 @@ def _normalize(form: Literal["NFC", "NFKC"], text: str) -> str:
     if _ANY_MARK.search(text) is None:  # then no run after normalizing is longer than 2
         return unicodedata.normalize(form, text)
     return _cap_marks(unicodedata.normalize(form, _cap_marks(text)))
+
+
+def _not_normalized(form: Literal["NFC", "NFKC"], text: str) -> bool:
+    return not text.isascii() and not unicodedata.is_normalized(form, text)
 
 
 def _unnormalized(form: Literal["NFC", "NFKC"], text: str) -> bool:
