@@ -6,7 +6,6 @@ Pure and linear: one scan per round, a bounded number of rounds. `strip_html` le
 
 from __future__ import annotations
 
-import html
 import re
 from html.entities import html5
 
@@ -268,16 +267,46 @@ def _drop_tail(kept: list[tuple[int, int]], size: int) -> None:
 
 # Entities need their ";" (the legacy "&amp" forms would turn "&copy" in "&copyright" into "©").
 # Decoding is repeated to a fixpoint ("&amp;lt;" -> "<"), which a second pass would otherwise do.
-_ENTITY = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9A-Fa-f]{1,8}|[A-Za-z][A-Za-z0-9]{0,31});")
+# A numeric reference may have any number of digits ("&#x00000041;" is "A", "&#4294967361;" is
+# out of range): HTML5 reads them all.
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]{0,31});")
 _ENTITY_AT_END = re.compile(_ENTITY.pattern + r"\Z")
-_LONGEST_ENTITY = 34
+_LONGEST_ENTITY = 34  # longer only with more digits: _entity_at_end reaches back over them
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _ENTITY_CHARS = frozenset("&#;0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def _decode_entity(ref: str) -> str | None:
     if ref[1] == "#":
-        return html.unescape(ref)  # HTML5 rules: cp1252 for 0x80-0x9F, U+FFFD for surrogates
+        return _numeric_reference(ref)
     return html5.get(ref[1:])
+
+
+def _numeric_reference(ref: str) -> str:
+    # HTML5's rules: U+FFFD for zero, surrogates and past U+10FFFF, the cp1252 character for
+    # 0x80-0x9F where it has one, else the code point itself, controls and noncharacters too
+    # (html.unescape drops those: "&#x10FFFF;" gave nothing).
+    hexadecimal = ref[2] in "xX"
+    digits = ref[3 if hexadecimal else 2 : -1].lstrip("0")
+    if len(digits) > (6 if hexadecimal else 7):  # past U+10FFFF, and int() stays cheap
+        return "\ufffd"
+    code = int(digits or "0", 16 if hexadecimal else 10)
+    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
+    if 0x80 <= code <= 0x9F:
+        try:
+            return bytes([code]).decode("cp1252")
+        except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: no cp1252 character
+            return chr(code)
+    return chr(code)
+
+
+def _entity_at_end(out: list[str]) -> re.Match[str] | None:
+    start = len(out) - _LONGEST_ENTITY
+    digit = len(out) - 2  # out ends with ";"
+    while digit >= 0 and out[digit] in _HEX_DIGITS:
+        digit -= 1
+    return _ENTITY_AT_END.search("".join(out[max(0, min(start, digit - 2)) :]))
 
 
 def _decode_entities(text: str) -> str:
@@ -307,7 +336,7 @@ def _decode_entities_to_fixpoint(text: str) -> str:
     while (semi := text.find(";", pos)) >= 0:
         out.extend(text[pos : semi + 1])
         pos = semi + 1
-        while (ref := _ENTITY_AT_END.search("".join(out[-_LONGEST_ENTITY:]))) is not None:
+        while (ref := _entity_at_end(out)) is not None:
             decoded = _decode_entity(ref[0])
             if decoded is None:
                 break

@@ -162,3 +162,24 @@ def test_block_spaces_do_not_depend_on_a_seam_elsewhere_in_the_text() -> None:
     # the text, left one per run ("†Cheap"): a text's result depended on its other parts.
     text = "nice â€</p><br/>Cheap"
     assert clean(text) + " x" == clean(text + " <b<br>r>x")
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("&#X10FFFF;", "\U0010ffff"),  # html.unescape dropped noncharacters and controls
+        ("&#xFFFE;", "\ufffe"),
+        ("&#x7;", "\x07"),
+        ("&#x" + "0" * 250 + "41;", "A"),  # any number of digits, zeros first
+        ("&#4294967361;", "\ufffd"),  # past U+10FFFF, however many digits
+        ("&#x100000041;", "\ufffd"),
+        ("&#" + "9" * 5000 + ";", "\ufffd"),  # no int() of 5000 digits
+        ("&#0;", "\ufffd"),
+        ("&#xD800;", "\ufffd"),
+        ("&#x80;&#x81;", "€\x81"),  # cp1252 where it has a character
+        ("&amp;#x" + "0" * 60 + "41;", "A"),  # formed by decoding, longer than any name
+    ],
+    ids=lambda value: ascii(value)[:24],
+)
+def test_numeric_references_follow_html5(html: str, text: str) -> None:
+    assert strip_html(html) == text
