@@ -33,10 +33,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import ftfy
 import regex
 
-from serve_app.core import markup
+from serve_app.core import markup, mojibake
 from serve_app.core.analysis import pii as pii_masks
 from serve_app.core.analysis import simplify
 
@@ -122,8 +121,8 @@ def _pipeline(options: CleanOptions) -> Step:
         steps.append(markup.strip_html)
         unsettled.append(markup.html_unsettled)
     if options.fix_encoding:
-        steps.append(_fix_mojibake)
-        unsettled.append(_changes(_fix_mojibake))
+        steps.append(mojibake.fix)
+        unsettled.append(_changes(mojibake.fix))
     steps.append(_drop_invisible_keep_zwj if keep_zwj else _drop_invisible)
     if options.fullwidth_alnum:  # before normalizing: "Ａ" + U+0301 only composes once it is "A"
         steps.append(_halfwidth)
@@ -131,7 +130,7 @@ def _pipeline(options: CleanOptions) -> Step:
         steps.append(_remove_emoji)
     if (form := options.normalize) is not None:
         steps.append(functools.partial(_normalize, form))
-        unsettled.append(functools.partial(_unnormalized, form))
+    normalized_at = len(steps)
     if options.to_simplified:  # after NFC/NFKC, which fold CJK compatibility ideographs
         steps.append(simplify.to_simplified)
     if options.lowercase:  # after NFKC, which can make capitals ("ᴬ" -> "A")
@@ -146,6 +145,14 @@ def _pipeline(options: CleanOptions) -> Step:
         steps.append(masks)
         if options.max_repeat is not None:  # squashing "1111" can make a number of the shape
             unsettled.append(_changes(masks))
+    if form is not None:
+        # Only the whitespace collapse after normalizing: it keeps every other pair of neighbours,
+        # so the text stays normalized and no mark run grows (the step cut them to 30): the quick
+        # check alone then says what the whole check would.
+        only_collapse = normalized_at == len(steps) and options.max_repeat is None
+        unsettled.append(
+            functools.partial(_not_normalized if only_collapse else _unnormalized, form)
+        )
     steps.append(_collapse_whitespace)
     if options.max_repeat is not None:
         steps.append(_squash_step(options.max_repeat))
@@ -217,73 +224,6 @@ def _drop_invisible_keep_zwj(text: str) -> str:
     return _INVISIBLE_NOT_ZWJ.sub("", text)
 
 
-# --- mojibake ----------------------------------------------------------------------------------
-# Encoding repair only. ftfy's defaults would also fold widths and NFKC-normalize (turning
-# "，！？" into ",!?"), uncurl quotes, unescape HTML and drop controls: other options own those.
-_FTFY_CONFIG = ftfy.TextFixerConfig(
-    unescape_html=False,
-    remove_terminal_escapes=False,
-    fix_encoding=True,
-    restore_byte_a0=True,
-    replace_lossy_sequences=True,
-    decode_inconsistent_utf8=True,
-    fix_c1_controls=True,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    uncurl_quotes=False,
-    fix_line_breaks=False,
-    fix_surrogates=False,
-    remove_control_chars=False,
-    normalization=None,
-    explain=False,
-)
-# ftfy's own first check is slow on long texts (docs/performance.md), so look for the shape
-# of the damage first. UTF-8 read as Latin-1/cp1252 puts a lead byte (0xC2-0xF4: "Â".."ô")
-# right before a continuation byte (0x80-0xBF as Latin-1 or cp1252), or before a space where
-# an NBSP (0xA0) was lost; stray C1 controls are cp1252 read as Latin-1. Accented text
-# ("café", "naïve") has a lead byte but no continuation after it. Mojibake through other code
-# pages (cp1251, MacRoman) is left alone.
-_CONTINUATION = (
-    "\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014"
-    "\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122\ufffd"
-)
-_LEAD_OR_C1 = re.compile("[\x80-\x9f\xc2-\xf4]")
-_MOJIBAKE_HINT = re.compile(
-    f"[\x80-\x9f]|[\xc2-\xf4](?:[{_CONTINUATION}]"
-    f"|(?<=[\xc2\xc3]) |(?<=[\xe0-\xf4]) [{_CONTINUATION}])"
-)
-
-
-# ftfy weighs a whole text at once, so one damaged word in a 500 KB review would cost the
-# whole text's ftfy time (docs/performance.md, "ftfy only on the damaged spans"). Only the
-# damage and some context around it go to ftfy; spans closer than the context merge, so a run
-# of mojibake is never cut, and a short text is still one span.
-_CONTEXT = 64
-
-
-def _fix_mojibake(text: str) -> str:
-    if text.isascii() or _LEAD_OR_C1.search(text) is None:
-        return text
-    pieces: list[str] = []
-    done = 0  # text[:done] is in pieces
-    span_start = span_end = -1
-    for hint in _MOJIBAKE_HINT.finditer(text):
-        start, end = max(hint.start() - _CONTEXT, done), hint.end() + _CONTEXT
-        if span_end >= 0 and start <= span_end:
-            span_end = max(span_end, end)
-            continue
-        if span_end >= 0:
-            pieces.append(ftfy.fix_encoding(text[span_start:span_end], _FTFY_CONFIG))
-            done = span_end
-        pieces.append(text[done:start])
-        span_start, span_end = start, end
-    if span_end < 0:
-        return text
-    pieces.append(ftfy.fix_encoding(text[span_start:span_end], _FTFY_CONFIG))
-    pieces.append(text[span_end:])
-    return "".join(pieces)
-
-
 # --- normalization -----------------------------------------------------------------------------
 # CPython's normalizer is quadratic in the length of a run of combining marks (32K marks: 12 s). No
 # script needs more than 30 in a row (the UAX #15 stream-safe limit), so longer runs are cut to 30:
@@ -307,6 +247,10 @@ def _normalize(form: Literal["NFC", "NFKC"], text: str) -> str:
     if _ANY_MARK.search(text) is None:  # then no run after normalizing is longer than 2
         return unicodedata.normalize(form, text)
     return _cap_marks(unicodedata.normalize(form, _cap_marks(text)))
+
+
+def _not_normalized(form: Literal["NFC", "NFKC"], text: str) -> bool:
+    return not text.isascii() and not unicodedata.is_normalized(form, text)
 
 
 def _unnormalized(form: Literal["NFC", "NFKC"], text: str) -> bool:

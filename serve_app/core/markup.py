@@ -6,7 +6,6 @@ Pure and linear: one scan per round, a bounded number of rounds. `strip_html` le
 
 from __future__ import annotations
 
-import html
 import re
 from html.entities import html5
 
@@ -68,9 +67,11 @@ _RAW_TEXT_CLOSE = {
 # The usual review holds only plain tags: one substitution removes them, as the scanner below
 # would, unless a seam could join pieces into new markup. That takes a pending markup start
 # ("<", "</", "<b") kept right before a removed tag, or a "<" inside a candidate that is no tag
-# ("<great <b>"): then, and for comments, "<!x>", "<?x" and <script>/<style>, the scanner runs.
-# Block tags leave a space each where the scanner leaves one per run and none at the start:
-# the whitespace collapsing that always follows this step makes them the same.
+# ("<great <b>"): then the scanner runs from the block tag before the seam to the first point
+# after it where nothing is pending (a 250 KB review with one seam is not scanned whole), and
+# for comments, "<!x>", "<?x" and <script>/<style> it runs on the whole text.
+# Block tags leave a space as the scanner does, one per run and none at the start: spaces count,
+# as ftfy reads a space right after mojibake as its lost NBSP ("â€ " is "†").
 _PLAIN_TAG = re.compile(rf"</?({_NAME})(?=[\s/>]){_TAG_REST.pattern}", re.ASCII)
 _NOT_PLAIN = re.compile(r"<[!?]|<(?:script|style)(?=[\s/>])", re.IGNORECASE | re.ASCII)
 # A quote left open inside a candidate tag may close past the last ">", where the scanner sees it
@@ -78,42 +79,82 @@ _NOT_PLAIN = re.compile(r"<[!?]|<(?:script|style)(?=[\s/>])", re.IGNORECASE | re
 _CLOSED_VALUE = re.compile(r"""=[\t\n\f\r ]*(?:"[^"]*"|'[^']*')""")
 
 
-def _plain_tags(text: str) -> str | None:
-    kept_from = 0  # where the text kept since the last removed tag starts
-    seam = False
-
-    def replace(match: re.Match[str]) -> str:
-        nonlocal kept_from, seam
-        name = match[1].lower()
-        start = match.start()
-        if name in _TAG_NAMES or "-" in name or ":" in name:
-            lo = max(kept_from, start - _PROBE)
-            seam = seam or (start > lo and _PENDING.search(text, lo, start) is not None)
-            kept_from = match.end()
-            tag = match[0]
-            if ('"' in tag or "'" in tag) and any(q in _CLOSED_VALUE.sub("", tag) for q in "\"'"):
-                seam = True
-            return " " if name.rpartition(":")[2] in _BLOCK_NAMES else ""
-        seam = seam or "<" in match[0][1:]
-        return match[0]
-
-    # A tag needs a ">": past the last one, a "<a " would scan to the end, for every "<a ".
-    stop = text.rfind(">") + 1
-    stripped = _PLAIN_TAG.sub(replace, text[:stop]) + text[stop:]
-    return None if seam else stripped
+def _plain_tags(text: str) -> str:
+    """The scanner's result, by one substitution-like pass over the tags; the scanner takes over
+    only around a seam, from the last block tag before it (where its state is empty: nothing
+    pending crosses the block's space) to the first such point after it."""
+    stop = text.rfind(">") + 1  # a tag needs a ">": past the last one, "<a " would scan to the end
+    pieces: list[str] = []  # never empty strings, so `pieces` says whether anything is kept
+    done = kept_from = 0  # text[:done] is in pieces; the text kept since the last tag starts at
+    spaced = False  # pieces end with a block's space (a second block adds none, as in _scan)
+    reset = reset_pieces = 0  # the last block tag's end, and len(pieces) there
+    reset_spaced = False
+    at = 0
+    while True:
+        for match in _PLAIN_TAG.finditer(text, at, stop):
+            name = match[1].lower()
+            start = match.start()
+            if name in _TAG_NAMES or "-" in name or ":" in name:
+                lo = max(kept_from, start - _PROBE)
+                if start > lo and _PENDING.search(text, lo, start) is not None:
+                    break
+                tag = match[0]
+                if ('"' in tag or "'" in tag) and any(
+                    q in _CLOSED_VALUE.sub("", tag) for q in "\"'"
+                ):
+                    break
+                if start > done:
+                    pieces.append(text[done:start])
+                    spaced = False
+                done = kept_from = match.end()
+                if name.rpartition(":")[2] in _BLOCK_NAMES:
+                    if pieces and not spaced:
+                        pieces.append(" ")
+                        spaced = True
+                    reset, reset_pieces, reset_spaced = done, len(pieces), spaced
+            elif "<" in match[0][1:]:
+                break
+        else:
+            if done == 0:
+                return text
+            if done < len(text):
+                pieces.append(text[done:])
+            return "".join(pieces)
+        del pieces[reset_pieces:]
+        kept, at = _scan(text, reset, start)
+        if kept:
+            pieces.append(_joined(kept, text))
+            spaced = kept[-1] is _SPACE
+        else:
+            spaced = reset_spaced
+        done = kept_from = reset = at
+        reset_pieces, reset_spaced = len(pieces), spaced
+        if at >= len(text):
+            return "".join(pieces)
 
 
 def _strip_tags(text: str) -> str:
     if "<" not in text:
         return text
-    if _NOT_PLAIN.search(text) is None and (stripped := _plain_tags(text)) is not None:
-        return stripped
+    if _NOT_PLAIN.search(text) is None:
+        return _plain_tags(text)
     return _scan_tags(text)
 
 
 def _scan_tags(text: str) -> str:
+    kept, _ = _scan(text, 0, len(text))
+    return text if kept[0] == (0, len(text)) else _joined(kept, text)
+
+
+def _joined(kept: list[tuple[int, int]], text: str) -> str:
+    return "".join([" " if a < 0 else text[a:b] for a, b in kept])
+
+
+def _scan(text: str, begin: int, until: int) -> tuple[list[tuple[int, int]], int]:
+    """Markup removed from text[begin:]: the kept spans (or _SPACE) and where they end, which is
+    the end of the text, or the first point past `until` where nothing kept is pending."""
     kept: list[tuple[int, int]] = []  # spans of text, never empty, or _SPACE; sliced at the end
-    pos = scan = 0
+    pos = scan = begin
     stop = text.rfind(">") + 1  # markup needs a ">" after its start
     absent: set[str] = set()  # closers known to be missing from the rest of the text
     while (start := _MARKUP_START.search(text, scan, stop)) is not None:
@@ -131,10 +172,10 @@ def _scan_tags(text: str) -> str:
         if block and kept and kept[-1] is not _SPACE and not _pending(kept, text):
             kept.append(_SPACE)
         scan = pos
-    if pos == 0:
-        return text
+        if pos > until and block and (not kept or kept[-1] is _SPACE):
+            return kept, pos
     kept.append((pos, len(text)))
-    return "".join([" " if a < 0 else text[a:b] for a, b in kept])
+    return kept, len(text)
 
 
 def _is_markup(start: re.Match[str]) -> bool:
@@ -226,16 +267,46 @@ def _drop_tail(kept: list[tuple[int, int]], size: int) -> None:
 
 # Entities need their ";" (the legacy "&amp" forms would turn "&copy" in "&copyright" into "©").
 # Decoding is repeated to a fixpoint ("&amp;lt;" -> "<"), which a second pass would otherwise do.
-_ENTITY = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9A-Fa-f]{1,8}|[A-Za-z][A-Za-z0-9]{0,31});")
+# A numeric reference may have any number of digits ("&#x00000041;" is "A", "&#4294967361;" is
+# out of range): HTML5 reads them all.
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]{0,31});")
 _ENTITY_AT_END = re.compile(_ENTITY.pattern + r"\Z")
-_LONGEST_ENTITY = 34
+_LONGEST_ENTITY = 34  # longer only with more digits: _entity_at_end reaches back over them
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _ENTITY_CHARS = frozenset("&#;0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def _decode_entity(ref: str) -> str | None:
     if ref[1] == "#":
-        return html.unescape(ref)  # HTML5 rules: cp1252 for 0x80-0x9F, U+FFFD for surrogates
+        return _numeric_reference(ref)
     return html5.get(ref[1:])
+
+
+def _numeric_reference(ref: str) -> str:
+    # HTML5's rules: U+FFFD for zero, surrogates and past U+10FFFF, the cp1252 character for
+    # 0x80-0x9F where it has one, else the code point itself, controls and noncharacters too
+    # (html.unescape drops those: "&#x10FFFF;" gave nothing).
+    hexadecimal = ref[2] in "xX"
+    digits = ref[3 if hexadecimal else 2 : -1].lstrip("0")
+    if len(digits) > (6 if hexadecimal else 7):  # past U+10FFFF, and int() stays cheap
+        return "\ufffd"
+    code = int(digits or "0", 16 if hexadecimal else 10)
+    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
+    if 0x80 <= code <= 0x9F:
+        try:
+            return bytes([code]).decode("cp1252")
+        except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: no cp1252 character
+            return chr(code)
+    return chr(code)
+
+
+def _entity_at_end(out: list[str]) -> re.Match[str] | None:
+    start = len(out) - _LONGEST_ENTITY
+    digit = len(out) - 2  # out ends with ";"
+    while digit >= 0 and out[digit] in _HEX_DIGITS:
+        digit -= 1
+    return _ENTITY_AT_END.search("".join(out[max(0, min(start, digit - 2)) :]))
 
 
 def _decode_entities(text: str) -> str:
@@ -265,7 +336,7 @@ def _decode_entities_to_fixpoint(text: str) -> str:
     while (semi := text.find(";", pos)) >= 0:
         out.extend(text[pos : semi + 1])
         pos = semi + 1
-        while (ref := _ENTITY_AT_END.search("".join(out[-_LONGEST_ENTITY:]))) is not None:
+        while (ref := _entity_at_end(out)) is not None:
             decoded = _decode_entity(ref[0])
             if decoded is None:
                 break

@@ -1,9 +1,11 @@
 import unicodedata
+from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from serve_app.core import cleaning
 from serve_app.core.cleaning import EMAIL_MASK, URL_MASK, CleanOptions, clean, clean_many
 
 STANDARD = CleanOptions()
@@ -472,3 +474,24 @@ ADVERSARIAL = {
 @pytest.mark.parametrize("text", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
 def test_adversarial_input_finishes(text: str, options: CleanOptions) -> None:
     assert len(clean(text, options)) <= len(text)
+
+
+# Starters that compose (Hangul jamo, "A" + ring), marks of several classes, long runs of them,
+# and whitespace of every kind between them.
+NORMALIZING = st.lists(
+    st.sampled_from(["A", "e", "\u1100", "\u1161", "\u11a8", "\u212b", "\u0f73", "\uff9e", " "])
+    | st.sampled_from(["\u0301", "\u0308", "\u0323", "\u05b0", "\n", "\t\t", "\u3000", "\xa0"])
+    | st.sampled_from(["\u0301" * 31, "\u0323\u0301" * 17, "\u0f73" * 16, "\u2000\u0301"]),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(NORMALIZING, st.sampled_from(["NFC", "NFKC"]))
+def test_after_normalizing_and_collapsing_the_quick_check_is_the_whole_check(
+    text: str, form: Literal["NFC", "NFKC"]
+) -> None:
+    # The standard preset's settle check, when only the collapse follows normalizing, asks
+    # unicodedata's quick check alone (cleaning._not_normalized): it must agree with the whole one.
+    once = cleaning._collapse_whitespace(cleaning._normalize(form, text))
+    assert cleaning._not_normalized(form, once) == cleaning._unnormalized(form, once)

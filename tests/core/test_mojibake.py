@@ -42,3 +42,18 @@ def test_other_code_pages_are_repaired_or_left_alone(case: dict[str, str]) -> No
     expected = case.get("fixed-encoding", case["fixed"])
     out = clean(case["original"], FIX)
     assert out in (clean(case["original"], NO_FIX), clean(expected, NO_FIX))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["cafÃ\nSmells", "cafÃ\r\n\r\nSmells", "Five stars!!\xa0Ã©té parfait"],
+)
+def test_mojibake_by_a_line_break_or_nbsp_is_fixed_before_lowercasing(text: str) -> None:
+    # ftfy only sees these once the whitespace is collapsed: in a second pass, after lower()
+    # had made "Ã" an "ã" that is no mojibake any more ("cafã smells", "ã©té")
+    assert clean(text, CleanOptions(lowercase=True)) == clean(text).lower()
+
+
+def test_a_lost_nbsp_is_not_joined_with_the_line_break_after_it() -> None:
+    # "â€" and a space is "†" (E2 80 A0) to ftfy; the line break after it still parts words
+    assert clean("nice â€ \r\n2GB") == "nice † 2GB"
