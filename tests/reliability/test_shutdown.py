@@ -251,9 +251,12 @@ def test_sigterm_to_cleanserve_up_under_load_and_during_a_batch_stream(
     stop_line = {"error": STOPPING_MESSAGE, "request_id": batch.request_id}
     assert batch.outcome.last == stop_line, batch.outcome.last
     assert batch.outcome.error is None
+    ingress_lines = list(log_lines(serve_logs(stoppable), "Ingress"))
+    # Serve's own flag was found (stopping.replica_flag), not the slower serve.status() poll.
+    assert not [line for line in ingress_lines if line.get("event") == "shutdown_watch_fallback"]
     stopped = [
         line
-        for line in log_lines(serve_logs(stoppable), "Ingress")
+        for line in ingress_lines
         if line.get("event") == "batch_stopped" and line.get("request_id") == batch.request_id
     ]
     assert len(stopped) == 1 and stopped[0]["error"] == STOPPING_MESSAGE, stopped
