@@ -158,7 +158,15 @@ def _take_line(line: bytes, progress: Progress, out: IO[bytes] | None) -> None:
         progress.trailer = trailer
         return
     if line.startswith(b'{"error"'):
-        raise BatchClientError(f"the service stopped the batch: {orjson.loads(line)['error']}")
+        # The last line of a stream the service could not finish (a bad upload found late, a
+        # stage gone, the service stopping): the run failed, whatever was answered before it.
+        stop = orjson.loads(line)
+        where = f" (request id {stop['request_id']})" if stop.get("request_id") else ""
+        kept = f"; --out has the {progress.records:,} answered before it" if out else ""
+        raise BatchClientError(
+            f"the service stopped the batch after {progress.records:,} record(s){where}: "
+            f"{stop['error']}{kept}. Run the batch again."
+        )
     progress.records += 1
     if b'"error"' in line and "error" in orjson.loads(line):
         progress.failed += 1

@@ -12,19 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from serve_app import __version__
-
-# `cleanserve batch` exit codes: scripts tell "some records failed" from "the run failed".
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_RECORDS_FAILED = 3
-BATCH_EXIT_CODES = f"""\
-exit status:
-  0  every record was cleaned and counted
-  {EXIT_ERROR}  the run failed: service unreachable, an HTTP error, or the stream broke off
-  {EXIT_USAGE}  bad arguments: unreadable --options, no input file
-  {EXIT_RECORDS_FAILED}  the run finished, but some records failed (the count is printed; --out
-     keeps their error lines)
-"""
+from serve_app.ops.exit_codes import BATCH_EPILOG, JOB_EPILOG, ExitCode
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -71,7 +59,7 @@ def missing_extra(extra: str, *modules: str) -> bool:
 
 def _batch(args: argparse.Namespace) -> int:
     if missing_extra("client", "aiohttp", "rich"):
-        return 2
+        return ExitCode.USAGE
     import asyncio
     import contextlib
 
@@ -96,10 +84,10 @@ def _batch(args: argparse.Namespace) -> int:
         files = expand_inputs(args.inputs)
     except (json.JSONDecodeError, BatchClientError) as exc:
         console.print(f"[red]error:[/red] {exc}")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if not files:
         console.print("[red]error:[/red] no input files matched")
-        return EXIT_USAGE
+        return ExitCode.USAGE
 
     bar = Progress(
         TextColumn("[bold]{task.fields[records]:>9,} records"),
@@ -144,7 +132,7 @@ def _batch(args: argparse.Namespace) -> int:
         except BatchClientError as exc:
             bar.stop()
             console.print(f"[red]error:[/red] {exc}")
-            return EXIT_ERROR
+            return ExitCode.FAILED
     summary = result.summary or {}
     table = Table(title=f"cleanserve batch: {len(files)} file(s)", show_header=False)
     for key in ("records", "ok", "failed", "total_chars", "total_words", "unique_words"):
@@ -163,13 +151,13 @@ def _batch(args: argparse.Namespace) -> int:
             f"[red]{failed:,} of {summary.get('records', 0):,} record(s) failed[/red]; "
             f"see their error lines{where}"
         )
-        return EXIT_RECORDS_FAILED
-    return 0
+        return ExitCode.RECORDS_FAILED
+    return ExitCode.OK
 
 
 def _job(args: argparse.Namespace) -> int:
     if missing_extra("client", "httpx", "rich"):
-        return 2
+        return ExitCode.USAGE
     from serve_app.ops.job_cli import run
 
     return run(args)
@@ -275,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="clean and count files through a running service, with a progress bar",
         description="Upload files to /v1/batch as one streamed request; the summary is printed "
         "at the end.",
-        epilog=BATCH_EXIT_CODES,
+        epilog=BATCH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     batch.add_argument(
@@ -303,7 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.set_defaults(run=_batch)
 
-    job = commands.add_parser("job", help="bulk jobs on files where they lie, on the whole cluster")
+    job = commands.add_parser(
+        "job",
+        help="bulk jobs on files where they lie, on the whole cluster",
+        epilog=JOB_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     from serve_app.ops.job_cli import add_arguments as add_job_arguments
 
     add_job_arguments(job)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from serve_app.ops.exit_codes import JOB_EPILOG, ExitCode, for_job
+
+if TYPE_CHECKING:  # httpx is the client extra's; the parser is built without it
+    import httpx
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bearer token, when the service has API keys (default: $CLEANSERVE_API_KEY)",
     )
     actions = parser.add_subparsers(dest="action", required=True, help="what to do")
-    submit = actions.add_parser("submit", help="start a job on files the service can read")
+    with_codes: dict[str, Any] = {
+        "epilog": JOB_EPILOG,
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+    submit = actions.add_parser(
+        "submit", help="start a job on files the service can read", **with_codes
+    )
     submit.add_argument("inputs", nargs="+", help="paths, directories, quoted globs, s3:// URIs")
     submit.add_argument("--out", required=True, help="output directory or s3:// prefix")
     submit.add_argument(
@@ -39,23 +50,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     submit.add_argument("--overwrite", action="store_true", help="replace an earlier run's output")
     submit.add_argument("--wait", action="store_true", help="show progress until the job ends")
     for name, what in (("status", "a job's state"), ("cancel", "stop a job")):
-        action = actions.add_parser(name, help=what)
+        action = actions.add_parser(name, help=what, **with_codes)
         action.add_argument("id", help="the job id `cleanserve job submit` printed")
     status = actions.choices["status"]
     status.add_argument("--wait", action="store_true", help="show progress until the job ends")
     actions.add_parser("list", help="every job the service knows")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, transport: httpx.BaseTransport | None = None) -> int:
     from rich.console import Console
 
     from serve_app.ops.job_client import JobClient, JobClientError
 
     console = Console(stderr=True)
     try:
-        with JobClient(args.url, api_key=args.api_key) as client:
+        options = json.loads(args.options) if getattr(args, "options", None) else None
+    except json.JSONDecodeError as exc:
+        console.print(f"[red]error:[/red] --options is not JSON: {exc}")
+        return ExitCode.USAGE
+    try:
+        with JobClient(args.url, api_key=args.api_key, transport=transport) as client:
             if args.action == "submit":
-                options = json.loads(args.options) if args.options else None
                 job = client.submit(
                     args.inputs,
                     args.out,
@@ -69,12 +84,13 @@ def run(args: argparse.Namespace) -> int:
                     overwrite=args.overwrite or None,
                 )
                 print(job["id"], flush=True)
-                return _follow(client, job, console) if args.wait else 0
+                return _follow(client, job, console) if args.wait else ExitCode.OK
             if args.action == "status":
                 job = client.status(args.id)
                 return _follow(client, job, console) if args.wait else _show(job, console)
             if args.action == "cancel":
-                return _show(client.cancel(args.id), console)
+                _show(client.cancel(args.id), console)
+                return ExitCode.OK  # the job is cancelled (or had just ended), as asked
             for job in client.list():
                 progress = job["progress"]
                 print(
@@ -82,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
                     f"{progress['files_total']:<6} files  {progress['records']:>10,} records  "
                     f"{job['output']}"
                 )
-            return 0
-    except (JobClientError, json.JSONDecodeError) as exc:
+            return ExitCode.OK
+    except JobClientError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        return 2
+        return ExitCode.FAILED
 
 
 def _follow(client: Any, job: dict[str, Any], console: Any) -> int:
@@ -134,8 +150,6 @@ def _show(job: dict[str, Any], console: Any) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from serve_app.ops.job_client import exit_code
-
     table = Table(title=f"job {job['id']}: {job['state']}", show_header=False)
     table.add_row("output", escape(job["output"]))
     summary = job.get("summary") or {}
@@ -148,8 +162,12 @@ def _show(job: dict[str, Any], console: Any) -> int:
     if job.get("error"):
         table.add_row("error", escape(job["error"]))
     Console().print(table)
-    if failed := summary.get("failed"):
-        console.print(f"[yellow]{failed:,} record(s) failed[/yellow]; see their error rows")
-    elif job["state"] in ("FAILED", "CANCELLED"):
+    code = for_job(job)
+    if code == ExitCode.RECORDS_FAILED:
+        console.print(
+            f"[yellow]{summary['failed']:,} of {summary.get('records', 0):,} record(s) "
+            "failed[/yellow]; see their error rows in the output"
+        )
+    elif code == ExitCode.FAILED:
         console.print(f"[red]job {job['state'].lower()}[/red]")
-    return exit_code(job) if job["state"] not in ("PENDING", "RUNNING") else 0
+    return code

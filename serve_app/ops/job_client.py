@@ -104,10 +104,3 @@ class JobClient:
             if job["state"] in TERMINAL:
                 return job
             sleep(poll_s)
-
-
-def exit_code(job: dict[str, Any]) -> int:
-    """0 only when the job succeeded and no record failed."""
-    if job["state"] != "SUCCEEDED":
-        return 1
-    return 1 if (job.get("summary") or {}).get("failed") else 0

@@ -79,13 +79,22 @@ BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"application/x-ndjson": {"example": BATCH_RESULT_EXAMPLE}},
         "description": "One JSON line per input record, in input order, then "
         '{"summary": {...}}. A record that cannot be read gets {"id", "error"} and '
-        'counts as failed; an upload that breaks off midway ends with {"error": ...}.',
+        'counts as failed; an upload that breaks off midway ends with {"error": ...}, and '
+        "one open while the service is being stopped ends after the records answered so far "
+        'with {"error": "the service is stopping; retry the rest", "request_id": ...}: '
+        "send the records after the last index again.",
     },
     400: error_doc("The upload cannot be read (bad gzip, no text column, ...)."),
     413: error_doc("The upload passed max_upload_bytes (or a record max_record_bytes)."),
     415: error_doc("A Content-Type the batch reader does not know."),
     422: error_doc("A bad query parameter (options, include, top_words)."),
     **SERVING_ERRORS,
+    503: {
+        "description": 'Overloaded: Serve\'s plain-text "Request dropped due to backpressure"; '
+        'or the service is being stopped: JSON {"detail": "the service is stopping; retry the '
+        'rest", "request_id": ...}. Both with Retry-After: send again later.',
+        "content": {"application/json": {}, **_PLAIN_TEXT},
+    },
 }
 BATCH_OPENAPI_EXTRA: dict[str, Any] = {
     "requestBody": {

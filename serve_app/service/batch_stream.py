@@ -42,6 +42,13 @@ class UploadTooLarge(ValueError):
     pass
 
 
+class ServiceStopping(RuntimeError):
+    """The ingress is being stopped: the stream ends here, and the client retries the rest."""
+
+
+STOPPING_MESSAGE = "the service is stopping; retry the rest"
+
+
 @dataclass(slots=True)
 class _Chunk:
     frames: list[Frame] = field(default_factory=list)
@@ -60,6 +67,7 @@ async def stream_batch(
     on_chunk: Callable[[ChunkAnswer, Summary], None] | None = None,
     duplicates: DuplicateIndex | None = None,
     on_retry: Callable[[], object] | None = None,
+    stop: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield one NDJSON line per input record, in input order, then the summary line.
 
@@ -68,7 +76,25 @@ async def stream_batch(
     slow client or slow replicas stop the reading of the upload, never grow memory. When this
     generator is closed (the client went away, or the answer is final) the reader is
     cancelled: it yields to the event loop after every bounded step of framing, so it stops.
+
+    `stop` returns when the stream must end early (the service is stopping): then no more
+    lines are written and this raises ServiceStopping, instead of waiting for chunks that a
+    stage being stopped will never answer.
     """
+
+    stopped = asyncio.ensure_future(stop()) if stop is not None else None
+
+    async def unless_stopped(step: Awaitable[Any]) -> Any:
+        if stopped is None:
+            return await step
+        if stopped.done():
+            raise ServiceStopping(STOPPING_MESSAGE)
+        task = asyncio.ensure_future(step)
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()
+            raise ServiceStopping(STOPPING_MESSAGE)
+        return task.result()
 
     async def attempt(frames: list[Frame]) -> ChunkAnswer:
         for tries in range(1, limits.max_attempts + 1):
@@ -91,15 +117,15 @@ async def stream_batch(
     slots = asyncio.Semaphore(limits.max_in_flight)
     reader = asyncio.create_task(_read(body, framer, attempt, limits, ready, slots, failed_docs))
     try:
-        while (chunk := await ready.get()) is not None:
+        while (chunk := await unless_stopped(ready.get())) is not None:
             if isinstance(chunk, BaseException):
                 raise chunk
-            answer = await chunk.task if chunk.task is not None else None
+            answer = await unless_stopped(chunk.task) if chunk.task is not None else None
             if answer is not None and any(f.doc in failed_docs for f in chunk.frames):
                 # Sent before an earlier chunk said where its document ends: send again
                 # without what comes after that end (rare: a syntax error, a bad file).
                 frames = [f for f in chunk.frames if f.doc not in failed_docs]
-                answer = await attempt(frames) if frames else None
+                answer = await unless_stopped(attempt(frames)) if frames else None
             slots.release()
             if answer is None:
                 continue
@@ -121,6 +147,8 @@ async def stream_batch(
                 raise UploadError(answer.upload_error)
     finally:
         reader.cancel()
+        if stopped is not None:
+            stopped.cancel()
         while not ready.empty():
             item = ready.get_nowait()
             if isinstance(item, _Chunk) and item.task is not None:

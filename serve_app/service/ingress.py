@@ -45,7 +45,12 @@ from serve_app.schemas import (
     Health,
 )
 from serve_app.service import api_docs
-from serve_app.service.batch_stream import BatchLimits, UploadTooLarge, stream_batch
+from serve_app.service.batch_stream import (
+    BatchLimits,
+    ServiceStopping,
+    UploadTooLarge,
+    stream_batch,
+)
 from serve_app.service.guards import BearerAuth, BodyLimit, GuardConfig
 from serve_app.service.jobs_api import registry as job_registry
 from serve_app.service.jobs_api import router as jobs_router
@@ -59,6 +64,7 @@ from serve_app.service.logs import (
 )
 from serve_app.service.metrics import IngressMetrics, RouteLatency
 from serve_app.service.microbatch import GroupCommitter
+from serve_app.service.stopping import watch_this_replica
 from serve_app.settings import Settings
 
 RESULT_FIELDS = frozenset(
@@ -244,6 +250,8 @@ class Ingress:
         route_latency.start(served_paths())
         start_log_flusher()
         job_registry.configure(settings)
+        # Open batch streams end with an error line when Serve stops this replica.
+        self._shutdown = watch_this_replica()
         batching = {
             "max_batch": self._settings.realtime_max_batch,
             "max_in_flight": self._settings.realtime_max_in_flight,
@@ -455,6 +463,7 @@ class Ingress:
             on_retry=self._metrics.retries.inc,
             on_chunk=on_chunk,
             duplicates=duplicates,
+            stop=self._shutdown.wait,
         )
         # Run the pipeline up to its first line before answering, so an upload that is unusable
         # from the start (no text column, bad gzip, too large) gets a 4xx, not a broken stream.
@@ -462,6 +471,8 @@ class Ingress:
             first = await anext(lines)
         except (records.UploadError, UploadTooLarge) as exc:
             raise HTTPException(413 if isinstance(exc, UploadTooLarge) else 400, str(exc)) from None
+        except ServiceStopping as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
 
         request_id = request.headers.get("x-request-id")
 
@@ -476,6 +487,11 @@ class Ingress:
                 outcome, level, cause = "stopped", logging.WARNING, {"error": str(exc)}
                 # Too late for a status code: say it in the stream, as a last line.
                 yield orjson.dumps({"error": str(exc)}) + b"\n"
+            except ServiceStopping as exc:
+                # Serve is stopping this replica: end the stream while it can still get out
+                # (the client retries from the first record without a line).
+                outcome, level, cause = "stopped", logging.WARNING, {"error": str(exc)}
+                yield orjson.dumps({"error": str(exc), "request_id": request_id}) + b"\n"
             except Exception as exc:
                 # A chunk failed for good (its stage is gone: a shutdown, every replica lost).
                 # The client gets a last line that says so, not a stream cut mid-way that

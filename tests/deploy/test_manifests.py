@@ -289,7 +289,12 @@ def test_serve_config_v2_is_the_same_application(
         ]
 
     assert app_identity(serve_config_v2) == app_identity(local_config)
-    assert "runtime_env" not in str(serve_config_v2), "the code ships in the image"
+    # The code ships in the image: a runtime_env may set variables, never bring code.
+    for app in serve_config_v2["applications"]:
+        assert "runtime_env" not in app
+        for deployment in app["deployments"]:
+            runtime_env = deployment.get("ray_actor_options", {}).get("runtime_env", {})
+            assert set(runtime_env) <= {"env_vars"}, (deployment["name"], runtime_env)
     assert serve_config_v2["proxy_location"] == local_config["proxy_location"]
     assert serve_config_v2["http_options"] == {
         **local_config["http_options"],

@@ -6,13 +6,15 @@ STOP_BOUND_S); no answer is wrong; requests sent after the stop are refused at o
 port or a 404), never left waiting; the batch stream's lines are whole and in input order;
 `cleanserve up` leaves no process behind. The counts are printed (pytest -s) for the README.
 
-What does not (README, "Operating it"): a request in flight is not always finished. `serve
-shutdown` stops the proxies with the replicas, so the few requests in flight are cut and an
-open batch stream ends without its summary. `cleanserve up` deletes the application first
-(its replicas drain while HAProxy still forwards), so in-flight real-time requests get an
-answer (a 504 JSON error once their stage is gone), but a batch stream still waits for a
-stage that is gone until the ingress's graceful_shutdown_timeout_s (60 s in
-serve_config.yaml, INGRESS_DRAIN_S here) and is then cut.
+SIGTERM: `cleanserve up` deletes the application first (its replicas drain while HAProxy
+still forwards), so in-flight real-time requests get an answer (a 504 JSON error once their
+stage is gone), and the ingress notices that Serve is stopping it (service/stopping.py) and
+ends the open batch stream with the line {"error": "the service is stopping; retry the rest",
+"request_id": ...} and a `batch_stopped` log line: both checked.
+
+`serve shutdown` cannot get that line out: the controller stops HAProxy before it tells the
+replicas to stop (the ingress sees its request cancelled first), so the few requests in
+flight and the open batch stream are cut between two lines, without a summary or error line.
 
 One service of its own (it is stopped twice): after `serve shutdown` the application is
 deployed again on the same cluster, which is faster than a second cluster.
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -40,8 +43,10 @@ import pytest
 import yaml
 
 from serve_app.ops.launcher import DEFAULT_CONFIG, LaunchOptions, load_config, session_processes
+from serve_app.service.batch_stream import STOPPING_MESSAGE
 from tests.reliability import serve_admin
 from tests.reliability.load import BackgroundLoad
+from tests.service.test_operations import log_lines, serve_logs
 from tests.support import Service, start_service
 
 pytestmark = pytest.mark.reliability
@@ -67,6 +72,7 @@ class BatchOutcome:
     lines: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     ended_s: float | None = None
+    ended_at: float = 0.0  # time.monotonic() when the stream ended
 
     @property
     def last(self) -> dict[str, Any]:
@@ -79,6 +85,7 @@ class SlowBatch:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.request_id = f"shutdown-{uuid.uuid4().hex}"
         self.outcome = BatchOutcome()
         self.started = threading.Event()
         self._stop = threading.Event()
@@ -110,7 +117,8 @@ class SlowBatch:
         except (TimeoutError, aiohttp.ClientError) as exc:
             self.outcome.error = type(exc).__name__
         finally:
-            self.outcome.ended_s = time.monotonic() - began
+            self.outcome.ended_at = time.monotonic()
+            self.outcome.ended_s = self.outcome.ended_at - began
             self.started.set()
 
     async def _stream(self) -> None:
@@ -121,7 +129,7 @@ class SlowBatch:
             async with session.post(
                 f"{self.url}/v1/batch",
                 data=self._records(),
-                headers={"content-type": "application/x-ndjson"},
+                headers={"content-type": "application/x-ndjson", "x-request-id": self.request_id},
             ) as response:
                 assert response.status == 200
                 buffer = b""
@@ -199,9 +207,11 @@ def test_serve_shutdown_under_load_and_during_a_batch_stream(stoppable: Service)
             time.sleep(3)
             sent_before = load.stats().sent
             assert sent_before > 0
+            stop_at = time.monotonic()
             result = _serve_shutdown(stoppable)
             assert result.returncode == 0, result.stderr
             time.sleep(2)  # clients keep sending to the stopped application
+    print(f"\nthe batch stream ended {batch.outcome.ended_at - stop_at:.1f} s after serve shutdown")
     _check("serve shutdown", load, batch, sent_before)
     # Nothing answers for the application any more, and quickly.
     with pytest.raises(httpx.HTTPError):
@@ -229,10 +239,28 @@ def test_sigterm_to_cleanserve_up_under_load_and_during_a_batch_stream(
             while _alive(up) and time.monotonic() - started < STOP_BOUND_S:
                 time.sleep(0.5)
             stopped_s = time.monotonic() - started
-    print(f"\ncleanserve up ended {stopped_s:.1f} s after SIGTERM")
+    print(
+        f"\ncleanserve up ended {stopped_s:.1f} s after SIGTERM; the batch stream "
+        f"{batch.outcome.ended_at - started:.1f} s after it"
+    )
     assert not _alive(up), f"cleanserve up still runs {STOP_BOUND_S} s after SIGTERM"
     assert "cleanserve stopped" in stoppable.log.read_text(errors="replace")
     _check("SIGTERM", load, batch, sent_before)
+    # The application is deleted first and HAProxy forwards while the ingress drains: the
+    # ingress notices it is being stopped and ends the stream with a line that says so.
+    stop_line = {"error": STOPPING_MESSAGE, "request_id": batch.request_id}
+    assert batch.outcome.last == stop_line, batch.outcome.last
+    assert batch.outcome.error is None
+    ingress_lines = list(log_lines(serve_logs(stoppable), "Ingress"))
+    # Serve's own flag was found (stopping.replica_flag), not the slower serve.status() poll.
+    assert not [line for line in ingress_lines if line.get("event") == "shutdown_watch_fallback"]
+    stopped = [
+        line
+        for line in ingress_lines
+        if line.get("event") == "batch_stopped" and line.get("request_id") == batch.request_id
+    ]
+    assert len(stopped) == 1 and stopped[0]["error"] == STOPPING_MESSAGE, stopped
+    assert stopped[0]["records"] == len(batch.outcome.lines) - 1
     left = [proc for proc in session_processes(up) if proc.status() != "zombie"]
     assert left == [], "cleanserve up left processes behind"
 
