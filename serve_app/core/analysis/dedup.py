@@ -12,7 +12,7 @@ small says nothing.
 The hashes are stable across processes (BLAKE2b, fixed seeds), so signatures made on different
 replicas compare. `DuplicateIndex` keeps up to `exact_capacity` keys (~100 bytes each) and
 `capacity` signatures (~600 bytes each with their bands): past that, later records are still
-checked against what it holds but not added (`full`, said in the summary).
+checked against what it holds but not added (`full` says so; no summary reports it yet).
 """
 
 from __future__ import annotations
