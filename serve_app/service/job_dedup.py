@@ -194,7 +194,9 @@ def _task_signatures(spec: jobs.JobSpec, items: list[dict[str, Any]]) -> Signatu
     dies (the signatures of a group do not depend on the attempt)."""
     import ray
 
-    task = ray.remote(_signature_task).options(num_cpus=spec.worker_cpus, max_retries=-1)
+    task = ray.remote(_signature_task).options(
+        num_cpus=spec.worker_cpus, max_retries=-1, scheduling_strategy="SPREAD"
+    )  # across nodes, as the groups' second pass (jobs._task_rows)
     light = ray.put(dataclasses.replace(spec, files=()))
     queue = iter(items)
     pending: dict[Any, int] = {}

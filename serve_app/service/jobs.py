@@ -347,7 +347,11 @@ def _task_rows(
     (`SummaryTree`): the driver only sees the small rows."""
     import ray
 
-    task = ray.remote(_group_task).options(num_cpus=spec.worker_cpus, max_retries=-1, num_returns=2)
+    # SPREAD, as Ray Data schedules its tasks: with fractional CPUs, the default policy packs
+    # every task in flight onto the driver's node while it has room, and other nodes idle.
+    task = ray.remote(_group_task).options(
+        num_cpus=spec.worker_cpus, max_retries=-1, num_returns=2, scheduling_strategy="SPREAD"
+    )
     merge = ray.remote(_merge_task).options(num_cpus=spec.worker_cpus, max_retries=-1)
     tree = SummaryTree(len(items), lambda parts: merge.remote(*parts))
 

@@ -9,6 +9,10 @@ actor), and only then calls the deployment's `__del__`. So `__del__` comes too l
 stream is an ongoing request, and the drain waits for it. The flag is the first sign, and it
 is set for every way a replica stops (delete, `serve shutdown`, redeploy, downscale).
 
+The flag alone does not end a stream: a redeploy or a downscale stops the replica too, while
+the stages stay, and a stream open then finishes through the drain. Once the flag is set, the
+application's status decides (DELETING or gone: the stages are going as well).
+
 The flag is private, so it is read defensively; when it cannot be found (another Ray), the
 watch falls back to the public `serve.status()`: the application DELETING or gone, which
 covers `serve delete` and `cleanserve up`'s SIGTERM but not a single replica's stop.
@@ -91,21 +95,25 @@ async def _never() -> bool:
 
 
 def watch_this_replica(*, poll_s: float = 0.5, fallback_poll_s: float = 2.0) -> ShutdownWatch:
-    flag = replica_flag()
-    if flag is not None:
-
-        async def flag_set() -> bool:
-            return flag()
-
-        return ShutdownWatch(flag_set, poll_s=poll_s)
+    """The stream ends early only when the application goes. A replica also stops in a
+    redeploy or a downscale, while the stages stay: then an open stream goes on through the
+    replica's drain (graceful_shutdown_timeout_s), as it always did."""
     try:
         app_name = serve.get_replica_context().app_name
     except Exception:  # not in a replica (a test of the class itself): nothing will stop it
         return ShutdownWatch(_never, poll_s=3600.0)
-    log_event("shutdown_watch_fallback", level=logging.WARNING, application=app_name)
 
     async def deleting() -> bool:
         # A call to the controller: in a thread, so the event loop never waits on it.
         return await asyncio.to_thread(application_deleting, app_name)
 
+    flag = replica_flag()
+    if flag is not None:
+
+        async def flag_set_and_deleting() -> bool:
+            # The flag costs nothing to read; the controller is asked only once it is set.
+            return flag() and await deleting()
+
+        return ShutdownWatch(flag_set_and_deleting, poll_s=poll_s)
+    log_event("shutdown_watch_fallback", level=logging.WARNING, application=app_name)
     return ShutdownWatch(deleting, poll_s=fallback_poll_s)

@@ -173,3 +173,27 @@ def test_the_fallback_does_not_stop_streams_when_the_controller_does_not_answer(
 
     monkeypatch.setattr(stopping.serve, "status", unreachable)
     assert stopping.application_deleting("cleanserve") is False
+
+
+@pytest.mark.parametrize("deleting", [False, True])
+def test_a_stopping_replica_ends_streams_only_when_its_application_goes(
+    monkeypatch: pytest.MonkeyPatch, deleting: bool
+) -> None:
+    """A redeploy or downscale stops the replica but keeps the stages: the stream goes on."""
+
+    class Context:
+        app_name = "cleanserve"
+
+    monkeypatch.setattr(stopping, "replica_flag", lambda: lambda: True)
+    monkeypatch.setattr(stopping.serve, "get_replica_context", Context)
+    monkeypatch.setattr(stopping, "application_deleting", lambda app: deleting)
+
+    async def run() -> bool:
+        watch = stopping.watch_this_replica(poll_s=0.01)
+        try:
+            await asyncio.wait_for(watch.wait(), 0.2)
+        except TimeoutError:
+            return False
+        return True
+
+    assert asyncio.run(run()) is deleting
