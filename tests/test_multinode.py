@@ -321,16 +321,17 @@ def test_a_node_that_dies_mid_job_loses_no_record(two_nodes: TwoNodes) -> None:
             two_nodes.cluster, sys.executable, "-c", NODE_C, two_nodes.cluster.gcs_address
         )
         assert joined.returncode == 0 and "joined" in joined.stdout, joined.stderr[-2000:]
-        data = corpus.write(corpus.CorpusSpec(files=120, seed=3), two_nodes.job_root / "in")
+        # Standard mode, ~110 MB: long enough that node C's workers, started cold on a machine
+        # whose CPUs the head's workers keep busy, still find groups left (seed mode's 33 MB
+        # was done in 7 s, before node C's workers ran a task: CI failed so).
+        data = corpus.write(corpus.CorpusSpec(files=400, seed=3), two_nodes.job_root / "in")
         out = two_nodes.job_root / "out"
-        seed_mode = {"clean": {"preset": "minimal"}, "count": {"tokenizer": "whitespace"}}
         with httpx.Client(base_url=two_nodes.url, timeout=60) as client:
             response = client.post(
                 "/v1/jobs",
                 json={
                     "inputs": [str(data.directory)],
                     "output": str(out),
-                    "options": seed_mode,
                     "include": ["char_count"],
                 },
             )
@@ -341,7 +342,7 @@ def test_a_node_that_dies_mid_job_loses_no_record(two_nodes: TwoNodes) -> None:
                 job = client.get(f"/v1/jobs/{job_id}").json()
                 assert job["state"] in ("PENDING", "RUNNING"), f"no work on node C: {job}"
                 assert time.monotonic() < deadline, "no job worker ever ran on node C"
-                time.sleep(0.1)
+                time.sleep(0.05)
             node_c.close()  # ends node C's session: every process of the node
             while (job := client.get(f"/v1/jobs/{job_id}").json())["state"] in (
                 "PENDING",
