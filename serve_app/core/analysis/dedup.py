@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import regex
 
 from serve_app.core.summary import Summary
+
+Key = TypeVar("Key", str, int)
 
 __all__ = [
     "DedupOptions",
@@ -92,17 +94,24 @@ _SHINGLE_CACHE: dict[str, int] = {}
 SHINGLE_CACHE_SIZE: Final = 200_000
 
 
-def _shingle_hashes(shingles: set[str]) -> list[int]:
-    cache = _SHINGLE_CACHE
-    if len(cache) + len(shingles) > SHINGLE_CACHE_SIZE:
+def _cached_hashes(
+    cache: dict[Key, int], keys: Collection[Key], shingle: Callable[[Key], str]
+) -> list[int]:
+    """Each key's 3-gram hash, from `cache` where it was made before (a miss only calls
+    `shingle`, so the hits cost a dict lookup)."""
+    if len(cache) + len(keys) > SHINGLE_CACHE_SIZE:
         cache.clear()
     hashes = []
-    for shingle in shingles:
-        value = cache.get(shingle)
+    for key in keys:
+        value = cache.get(key)
         if value is None:
-            value = cache[shingle] = _hash64(shingle.encode("utf-8")) & 0xFFFFFFFF
+            value = cache[key] = _hash64(shingle(key).encode("utf-8")) & 0xFFFFFFFF
         hashes.append(value)
     return hashes
+
+
+def _shingle_hashes(shingles: set[str]) -> list[int]:
+    return _cached_hashes(_SHINGLE_CACHE, shingles, str)
 
 
 # Past this many characters, a key's distinct 3-grams are found by numpy (each 3-gram as one
@@ -118,18 +127,12 @@ _CODE: Final = (1 << 21) - 1
 def _long_shingle_hashes(key: str) -> list[int]:
     points = np.frombuffer(key.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     ids = (points[:-2] << (_BITS + _BITS)) | (points[1:-1] << _BITS) | points[2:]
-    cache = _LONG_CACHE
     unique: list[int] = np.unique(ids).tolist()
-    if len(cache) + len(unique) > SHINGLE_CACHE_SIZE:
-        cache.clear()
-    hashes = []
-    for packed in unique:
-        value = cache.get(packed)
-        if value is None:
-            shingle = chr(packed >> 42) + chr((packed >> 21) & _CODE) + chr(packed & _CODE)
-            value = cache[packed] = _hash64(shingle.encode("utf-8")) & 0xFFFFFFFF
-        hashes.append(value)
-    return hashes
+    return _cached_hashes(_LONG_CACHE, unique, _unpacked)
+
+
+def _unpacked(packed: int) -> str:
+    return chr(packed >> 42) + chr((packed >> 21) & _CODE) + chr(packed & _CODE)
 
 
 def signature(text: str) -> Signature:
