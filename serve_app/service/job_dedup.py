@@ -20,7 +20,6 @@ indexed near-duplicate candidate with its bands). Each file is read and cleaned 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import struct
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -190,47 +189,22 @@ Signatures = Iterator[tuple[int, bytes]]
 
 
 def _task_signatures(spec: jobs.JobSpec, items: list[dict[str, Any]]) -> Signatures:
-    """As `jobs._task_rows` runs groups: one task per worker in flight, retried when its worker
-    dies (the signatures of a group do not depend on the attempt)."""
+    """As `jobs._task_rows` runs groups (the signatures of a group do not depend on the
+    attempt, so a retried task gives the same)."""
     import ray
 
-    task = ray.remote(_signature_task).options(
-        num_cpus=spec.worker_cpus, max_retries=-1, scheduling_strategy="SPREAD"
-    )  # across nodes, as the groups' second pass (jobs._task_rows)
+    task = ray.remote(_signature_task).options(**jobs.group_task_options(spec))
     light = ray.put(dataclasses.replace(spec, files=()))
-    queue = iter(items)
-    pending: dict[Any, int] = {}
 
-    def submit(count: int) -> None:
-        for item in itertools.islice(queue, count):
-            pending[task.remote(light, item)] = item["group"]
+    def start(item: dict[str, Any]) -> jobs.Started:
+        return task.remote(light, item), item["group"]
 
-    submit(spec.max_workers)
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            group = pending.pop(ref)
-            yield group, ray.get(ref)
-            submit(1)
+    for ref, group in jobs.tasks_in_flight(spec, items, start):
+        packed: bytes = ray.get(ref)
+        yield group, packed
 
 
 def _dataset_signatures(spec: jobs.JobSpec, items: list[dict[str, Any]]) -> Signatures:
     """As `jobs._dataset_rows` runs groups: a Ray Data pipeline on a fixed actor pool."""
-    import ray.data
-    from ray.data import ActorPoolStrategy, DataContext
-
-    if not items:
-        return
-    context = DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        SignatureWorker,
-        fn_constructor_args=(dataclasses.replace(spec, files=()),),
-        batch_size=1,
-        batch_format="numpy",
-        num_cpus=spec.worker_cpus,
-        compute=ActorPoolStrategy(size=max(1, min(spec.max_workers, len(items)))),
-    )
-    for row in dataset.iter_rows():
+    for row in jobs.dataset_rows(spec, items, SignatureWorker):
         yield int(row["group"]), bytes(row["signatures"])

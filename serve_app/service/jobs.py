@@ -24,7 +24,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
@@ -34,6 +34,9 @@ from serve_app.core.records.base import ParseOptions, Record, RecordMaker
 from serve_app.core.summary import Summary
 from serve_app.service.job_files import ShardWriter, file_records
 from serve_app.service.storage import InputFile, Storage, StorageConfig, atomic_output, is_uri
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
 
 # Records analyzed (and rows written) at a time: bounds a worker's memory whatever a file's size.
 # Without rows, a slice holds only its records' texts while it is counted, so it can be larger
@@ -304,6 +307,65 @@ def run_pipeline(
 Rows = Iterator[dict[str, Any]]
 
 
+def dataset_rows(spec: JobSpec, items: list[dict[str, Any]], worker: type) -> Rows:
+    """The groups through a Ray Data pipeline, `worker` (a class UDF built from the spec) on a
+    fixed actor pool; its rows as they come."""
+    import ray.data
+    from ray.data import ActorPoolStrategy, DataContext
+
+    if not items:
+        return
+    context = DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        worker,
+        # Without the file list (the groups carry it): small arguments travel inline, and a
+        # restarted worker never needs an object that may be gone.
+        fn_constructor_args=(dataclasses.replace(spec, files=()),),
+        batch_size=1,
+        batch_format="numpy",
+        num_cpus=spec.worker_cpus,
+        # A fixed pool: every worker starts at once instead of as the autoscaler catches up.
+        compute=ActorPoolStrategy(size=max(1, min(spec.max_workers, len(items)))),
+    )
+    yield from dataset.iter_rows()
+
+
+def group_task_options(spec: JobSpec) -> dict[str, Any]:
+    """A group's task: retried when its worker dies, and SPREAD, as Ray Data schedules its
+    tasks: with fractional CPUs, the default policy packs every task in flight onto the
+    driver's node while it has room, and other nodes idle."""
+    return {"num_cpus": spec.worker_cpus, "max_retries": -1, "scheduling_strategy": "SPREAD"}
+
+
+Started = tuple["ObjectRef[Any]", Any]  # (the ref to wait for, what the caller keeps with it)
+
+
+def tasks_in_flight(
+    spec: JobSpec, items: list[dict[str, Any]], start: Callable[[dict[str, Any]], Started]
+) -> Iterator[Started]:
+    """`start` each item as a task, one per worker in flight (bounded memory; Ray ends idle task
+    workers above its soft limit, so every extra process in flight starts cold); yields each
+    (ref, kept) as it finishes, then starts the next."""
+    import ray
+
+    queue = iter(items)
+    pending: dict[Any, Any] = {}
+
+    def submit(count: int) -> None:
+        for item in itertools.islice(queue, count):
+            ref, kept = start(item)
+            pending[ref] = kept
+
+    submit(spec.max_workers)
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            yield ref, pending.pop(ref)
+            submit(1)
+
+
 def _dataset_rows(
     spec: JobSpec, items: list[dict[str, Any]]
 ) -> tuple[Rows, Callable[[], dict[str, Any]]]:
@@ -311,26 +373,7 @@ def _dataset_rows(
     summary = Summary()
 
     def rows() -> Rows:
-        import ray.data
-        from ray.data import ActorPoolStrategy, DataContext
-
-        if not items:
-            return
-        context = DataContext.get_current()
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
-        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            FileGroupWorker,
-            # Without the file list (the groups carry it): small arguments travel inline, and a
-            # restarted worker never needs an object that may be gone.
-            fn_constructor_args=(dataclasses.replace(spec, files=()),),
-            batch_size=1,
-            batch_format="numpy",
-            num_cpus=spec.worker_cpus,
-            # A fixed pool: every worker starts at once instead of as the autoscaler catches up.
-            compute=ActorPoolStrategy(size=max(1, min(spec.max_workers, len(items)))),
-        )
-        for row in dataset.iter_rows():
+        for row in dataset_rows(spec, items, FileGroupWorker):
             summary.merge(packed_summary.unpack(row["summary"]))
             yield row
 
@@ -340,39 +383,27 @@ def _dataset_rows(
 def _task_rows(
     spec: JobSpec, items: list[dict[str, Any]]
 ) -> tuple[Rows, Callable[[], dict[str, Any]]]:
-    """The same groups as plain Ray tasks, one per worker in flight (bounded memory; Ray ends
-    idle task workers above its soft limit, so every extra process in flight starts cold);
-    a task whose worker died is run again by Ray (max_retries), and its shard replaced. Each
-    task's partial summary stays in the object store and is merged by other tasks
-    (`SummaryTree`): the driver only sees the small rows."""
+    """The same groups as plain Ray tasks (`tasks_in_flight`); a task whose worker died is run
+    again by Ray (max_retries), and its shard replaced. Each task's partial summary stays in
+    the object store and is merged by other tasks (`SummaryTree`): the driver only sees the
+    small rows."""
     import ray
 
-    # SPREAD, as Ray Data schedules its tasks: with fractional CPUs, the default policy packs
-    # every task in flight onto the driver's node while it has room, and other nodes idle.
-    task = ray.remote(_group_task).options(
-        num_cpus=spec.worker_cpus, max_retries=-1, num_returns=2, scheduling_strategy="SPREAD"
-    )
+    task = ray.remote(_group_task).options(num_returns=2, **group_task_options(spec))
     merge = ray.remote(_merge_task).options(num_cpus=spec.worker_cpus, max_retries=-1)
     tree = SummaryTree(len(items), lambda parts: merge.remote(*parts))
 
     def rows() -> Rows:
         light = ray.put(dataclasses.replace(spec, files=()))
-        queue = iter(items)
-        pending: dict[Any, tuple[int, Any]] = {}
 
-        def submit(count: int) -> None:
-            for item in itertools.islice(queue, count):
-                refs: list[Any] = task.remote(light, item)  # type: ignore[assignment]
-                pending[refs[0]] = (item["group"], refs[1])
+        def start(item: dict[str, Any]) -> Started:
+            refs: list[ObjectRef[Any]] = task.remote(light, item)  # type: ignore[assignment]
+            return refs[0], (item["group"], refs[1])
 
-        submit(spec.max_workers)
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                group, state_ref = pending.pop(ref)
-                yield ray.get(ref)
-                tree.add(group, state_ref)
-                submit(1)
+        for ref, (group, state_ref) in tasks_in_flight(spec, items, start):
+            row: dict[str, Any] = ray.get(ref)
+            yield row
+            tree.add(group, state_ref)
 
     def finish() -> dict[str, Any]:
         root = tree.root()
