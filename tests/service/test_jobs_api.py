@@ -184,6 +184,19 @@ def workers(
     return found
 
 
+def kill_a_worker(
+    service: Service, names: tuple[str, ...] = ("FileGroupWorker", "_group_task")
+) -> int | None:
+    """SIGKILL the first job worker seen within 120 s (polling every 50 ms): its pid, or None."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for proc in workers(service, names):
+            os.kill(proc.pid, signal.SIGKILL)
+            return proc.pid
+        time.sleep(0.05)
+    return None
+
+
 def seed_corpus(directory: Path, files: int) -> corpus.Corpus:
     return corpus.write(corpus.CorpusSpec(files=files, seed=7), directory)
 
@@ -230,15 +243,7 @@ def test_a_worker_killed_mid_job_loses_no_record_and_doubles_none(
     )
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
-    deadline = time.monotonic() + 120
-    killed = None
-    while killed is None and time.monotonic() < deadline:
-        for proc in workers(service):
-            os.kill(proc.pid, signal.SIGKILL)
-            killed = proc.pid
-            break
-        time.sleep(0.05)
-    assert killed is not None, "no job worker to kill"
+    assert kill_a_worker(service) is not None, "no job worker to kill"
     done = wait_job(client, job_id)
     assert done["state"] == "SUCCEEDED", done
     rows = read_rows(out)
@@ -364,15 +369,8 @@ def test_job_duplicates_are_those_batch_finds_even_with_a_worker_killed(
         == 2 * data.total_bytes
         + sum(p.stat().st_size for p in data.directory.glob("zz-copy-*")) * 2
     )
-    deadline = time.monotonic() + 120
-    killed = None
-    while killed is None and time.monotonic() < deadline:
-        for proc in workers(service, ("SignatureWorker", "_signature_task")):
-            os.kill(proc.pid, signal.SIGKILL)
-            killed = proc.pid
-            break
-        time.sleep(0.05)
-    assert killed is not None, "no first-pass worker to kill"
+    first_pass = ("SignatureWorker", "_signature_task")
+    assert kill_a_worker(service, first_pass) is not None, "no first-pass worker to kill"
     done = wait_job(client, job_id)
     assert done["state"] == "SUCCEEDED", done
     job_rows = read_rows(out)  # shards in group order: the job's input order
