@@ -24,7 +24,7 @@ import pyarrow.ipc as ipc
 from serve_app.core.arrow_arrays import int64_array, numbers, utf8_array
 from serve_app.core.summary import Summary
 
-__all__ = ["merge", "pack", "to_dict", "unpack"]
+__all__ = ["merge", "pack", "to_dict", "totals", "unpack"]
 
 _TOTALS_KEY = b"cleanserve.summary"
 _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64())])
@@ -41,6 +41,13 @@ def unpack(packed: bytes) -> Summary:
     summary = Summary.from_state(totals)
     summary.word_counts.update(dict(zip(words.to_pylist(), counts.to_pylist(), strict=True)))
     return summary
+
+
+def totals(packed: bytes) -> Summary:
+    """The packed summary without its word counts (records, characters, words, analytics):
+    read from the stream's schema, so no word is read."""
+    reader = ipc.open_stream(pa.py_buffer(packed))
+    return Summary.from_state(orjson.loads(reader.schema.metadata[_TOTALS_KEY]))
 
 
 def merge(parts: Sequence[bytes]) -> bytes:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from serve_app.core import cleaning
+from serve_app.core import cleaning, packed_summary
 from serve_app.core.analysis.dedup import SignatureState, Words
 from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
 from serve_app.core.records import ParseOptions, Record, UploadError
@@ -31,7 +31,10 @@ _AS_IS: Final = cleaning.CleanOptions(preset="minimal")
 @dataclass(frozen=True, slots=True)
 class ChunkAnswer:
     lines: bytes  # one NDJSON line per record, index 0 in each; b"" when only the summary counts
-    summary: dict[str, Any]  # Summary.to_state() of the chunk's records
+    # The chunk's partial summary, packed (`packed_summary`): the ingress passes it on to be
+    # merged by replicas and reads only its totals, so no word of it becomes a Python object
+    # there (merging word dicts was most of the ingress's CPU in an upload).
+    summary: bytes
     failed_docs: tuple[int, ...] = ()  # documents that end here: drop their later frames
     upload_error: str | None = None  # the whole upload is unusable from here on
     node_id: str = ""
@@ -136,7 +139,7 @@ def _answer(
     lines = b"" if summary_only else to_ndjson(analysis.rows)
     return ChunkAnswer(
         lines,
-        analysis.summary.to_state(),
+        packed_summary.pack(analysis.summary),
         failed,
         upload_error,
         signatures=analysis.signatures,

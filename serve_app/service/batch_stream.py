@@ -2,10 +2,11 @@
 
 The ingress only frames (`core.records.framing`: cut at record or file boundaries, no record
 decoded); a replica parses, cleans, counts and encodes each chunk (`core.uploads`), and this
-writes the replicas' bytes out in input order, numbering the lines, and merges their partial
-summaries. It knows nothing of Ray or HTTP: the ingress hands it the body stream, a framer and
-a `submit` coroutine that analyzes one chunk, so ordering, backpressure and retries are
-testable with plain fakes.
+writes the replicas' bytes out in input order, numbering the lines, and has their partial
+summaries merged (`summary_merges`: by replicas too, in the service). It knows nothing of Ray
+or HTTP: the ingress hands it the body stream, a framer, a `submit` coroutine that analyzes
+one chunk and a `merge` coroutine that merges packed summaries, so ordering, backpressure and
+retries are testable with plain fakes.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
+from serve_app.core import packed_summary
 from serve_app.core.analysis.dedup import DuplicateIndex, mark_duplicates
 from serve_app.core.records import UploadError
 from serve_app.core.records.framing import Frame, Framer
 from serve_app.core.summary import Summary
 from serve_app.core.uploads import ChunkAnswer, number_lines
+from serve_app.service.summary_merges import Merge, OrderedMerges
 
 Submit = Callable[[list[Frame]], Awaitable[ChunkAnswer]]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ async def stream_batch(
     duplicates: DuplicateIndex | None = None,
     on_retry: Callable[[], object] | None = None,
     stop: Callable[[], Awaitable[None]] | None = None,
+    merge: Merge | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield one NDJSON line per input record, in input order, then the summary line.
 
@@ -80,6 +85,10 @@ async def stream_batch(
     `stop` returns when the stream must end early (the service is stopping): then no more
     lines are written and this raises ServiceStopping, instead of waiting for chunks that a
     stage being stopped will never answer.
+
+    `merge` merges packed summaries (default: here, `packed_summary.merge`); it is retried as
+    `submit` is. With `duplicates`, the summaries are merged here instead: the index takes
+    each duplicate's words back out of the summary as the chunks come in.
     """
 
     stopped = asyncio.ensure_future(stop()) if stop is not None else None
@@ -96,10 +105,10 @@ async def stream_batch(
             raise ServiceStopping(STOPPING_MESSAGE)
         return task.result()
 
-    async def attempt(frames: list[Frame]) -> ChunkAnswer:
+    async def retried(call: Callable[[], Awaitable[_T]]) -> _T:
         for tries in range(1, limits.max_attempts + 1):
             try:
-                return await asyncio.wait_for(submit(frames), limits.attempt_timeout_s)
+                return await asyncio.wait_for(call(), limits.attempt_timeout_s)
             except Exception as exc:
                 retryable = isinstance(exc, TimeoutError) or is_retryable(exc)
                 if tries == limits.max_attempts or not retryable:
@@ -109,7 +118,16 @@ async def stream_batch(
                 await asyncio.sleep(min(0.1 * 2**tries, 2.0))  # let Serve drop a dead replica
         raise AssertionError("unreachable")
 
-    total = Summary()
+    async def attempt(frames: list[Frame]) -> ChunkAnswer:
+        return await retried(lambda: submit(frames))
+
+    async def merged(packs: list[bytes]) -> bytes:
+        if merge is None:
+            return packed_summary.merge(packs)
+        return await retried(lambda: merge(packs))
+
+    total = Summary()  # with duplicates; else the merges' root
+    merges = OrderedMerges(merged)
     nodes: Counter[str] = Counter()
     failed_docs: set[int] = set()  # documents whose later frames count for nothing
     next_index = 0
@@ -129,31 +147,41 @@ async def stream_batch(
             slots.release()
             if answer is None:
                 continue
-            summary = Summary.from_state(answer.summary)
+            if duplicates is None:
+                summary = packed_summary.totals(answer.summary)
+                merges.add(answer.summary)
+            else:
+                summary = packed_summary.unpack(answer.summary)
             nodes[answer.node_id] += 1
             if on_chunk is not None:
                 on_chunk(answer, summary)
             first_index = next_index
             lines, next_index = number_lines(answer.lines, next_index)
-            if duplicates is not None and answer.signatures is not None:
-                lines = mark_duplicates(
-                    lines, first_index, answer.signatures, answer.words, duplicates, summary
-                )
-            total.merge(summary)
+            if duplicates is not None:
+                if answer.signatures is not None:
+                    lines = mark_duplicates(
+                        lines, first_index, answer.signatures, answer.words, duplicates, summary
+                    )
+                total.merge(summary)
             failed_docs.update(answer.failed_docs)
             if lines:
                 yield lines
             if answer.upload_error is not None:
                 raise UploadError(answer.upload_error)
+        if duplicates is None and (root := await unless_stopped(merges.root())) is not None:
+            final = packed_summary.to_dict(root, top_words)
+        else:
+            final = total.to_dict(top_words)
     finally:
         reader.cancel()
+        merges.cancel()
         if stopped is not None:
             stopped.cancel()
         while not ready.empty():
             item = ready.get_nowait()
             if isinstance(item, _Chunk) and item.task is not None:
                 item.task.cancel()
-    yield orjson.dumps({"summary": total.to_dict(top_words), "nodes": dict(nodes)}) + b"\n"
+    yield orjson.dumps({"summary": final, "nodes": dict(nodes)}) + b"\n"
 
 
 async def _read(

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from ray import serve
 
-from serve_app.core import cleaning, counting, uploads
+from serve_app.core import cleaning, counting, packed_summary, uploads
 from serve_app.core.analysis import review
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions
@@ -213,9 +213,10 @@ class WordCounter:
         # How many texts and characters is known only once the frames are parsed.
         metrics = self._metrics
         metrics.core_seconds.observe(time.perf_counter() - started)
-        if texts := answer.summary["ok"]:
+        totals = packed_summary.totals(answer.summary)
+        if texts := totals.ok:
             metrics.texts.inc(texts)
-        if chars := answer.summary["total_chars"]:
+        if chars := totals.total_chars:
             metrics.chars.inc(chars)
         metrics.call_size.observe(texts)
         return dataclasses.replace(answer, node_id=self._node_id)
@@ -225,6 +226,11 @@ class WordCounter:
         with self._metrics.timed(len(chunk.records), 0):
             answer = uploads.count_chunk(chunk, self._bulk(options))
         return dataclasses.replace(answer, node_id=self._node_id)
+
+    def merge_summaries(self, packs: list[bytes]) -> bytes:
+        """Packed partial summaries merged in their order: an upload's summary is merged here,
+        by the replicas, not in the ingress (`service.summary_merges`)."""
+        return packed_summary.merge(packs)
 
     def check_health(self) -> None:
         if counting.count("ok ok").word_count != 2:

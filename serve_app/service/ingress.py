@@ -434,6 +434,10 @@ class Ingress:
             # One hop: the replica parses, cleans, counts and encodes (README, "How it works").
             return await self._counter.analyze_chunk.remote(frames, parse, bulk)  # type: ignore[no-any-return]
 
+        async def merge(packs: list[bytes]) -> bytes:
+            # The chunks' summaries are merged by the replicas: the ingress only passes bytes.
+            return await self._counter.merge_summaries.remote(packs)  # type: ignore[no-any-return]
+
         tally = fields_of(request.scope)
         tally.update(records=0, ok=0, failed=0, total_chars=0, total_words=0)
 
@@ -464,6 +468,7 @@ class Ingress:
             on_chunk=on_chunk,
             duplicates=duplicates,
             stop=self._shutdown.wait,
+            merge=merge,
         )
         # Run the pipeline up to its first line before answering, so an upload that is unusable
         # from the start (no text column, bad gzip, too large) gets a 4xx, not a broken stream.

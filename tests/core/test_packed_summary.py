@@ -69,3 +69,14 @@ def test_ties_in_top_words_break_by_first_occurrence_across_packs() -> None:
 
 def test_an_empty_merge_is_an_empty_summary() -> None:
     assert packed_summary.to_dict(packed_summary.merge([])) == Summary().to_dict()
+
+
+def test_totals_reads_everything_but_the_words() -> None:
+    summary = Summary()
+    summary.add_words(char_count=9, words=["a", "b", "a"])
+    summary.add_failure()
+    summary.add_analysis({"language": "en", "sentiment": {"label": "positive", "score": 0.5}})
+    got = packed_summary.totals(packed_summary.pack(summary))
+    assert got.word_counts == Counter()
+    assert (got.records, got.ok, got.failed, got.total_chars, got.total_words) == (2, 1, 1, 9, 3)
+    assert got.languages == Counter({"en": 1}) and got.sentiment_score_sum == 0.5

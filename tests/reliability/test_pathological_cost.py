@@ -15,6 +15,7 @@ import zlib
 
 import pytest
 
+from serve_app.core import packed_summary
 from serve_app.core.cleaning import CleanOptions
 from serve_app.core.counting import CountOptions
 from serve_app.core.pipeline import BulkOptions
@@ -57,10 +58,10 @@ def cpu_seconds_to_answer(
         for step in framer.steps(body[at : at + 64 * 1024]):
             frames += step
         while sum(f.nbytes for f in frames) >= MB:
-            records += analyze_chunk(frames, options, bulk).summary["records"]
+            records += packed_summary.totals(analyze_chunk(frames, options, bulk).summary).records
             frames = []
     frames += framer.close()
-    records += analyze_chunk(frames, options, bulk).summary["records"]
+    records += packed_summary.totals(analyze_chunk(frames, options, bulk).summary).records
     return time.process_time() - started, records
 
 

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterable
 import orjson
 import pytest
 
+from serve_app.core import packed_summary
 from serve_app.core.counting import CountOptions
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions, UploadError, framer_for
@@ -44,6 +45,7 @@ def collect(
     options: BulkOptions = WHITESPACE,
     content_type: str = NDJSON,
     on_retry=None,  # type: ignore[no-untyped-def]
+    merge=None,  # type: ignore[no-untyped-def]
 ) -> list[dict[str, object]]:
     async def default_submit(frames: list[Frame]) -> ChunkAnswer:
         await asyncio.sleep(0.001 * (len(frames) % 3))  # finish out of order
@@ -57,6 +59,7 @@ def collect(
             is_retryable=lambda exc: isinstance(exc, ReplicaDied),
             limits=limits,
             on_retry=on_retry,
+            merge=merge,
         )
         out = b"".join([line async for line in lines])
         return [orjson.loads(line) for line in out.splitlines()]
@@ -109,6 +112,33 @@ def test_a_chunk_whose_replica_died_is_sent_again_and_nothing_is_lost() -> None:
     lines = collect(data, submit=flaky, limits=BatchLimits(chunk_bytes=16, max_in_flight=3))
     assert [line["text"] for line in lines[:-1]] == [f"t{i}" for i in range(40)]
     assert max(attempts.values()) == 2
+
+
+def test_the_summaries_are_merged_by_merge_calls_retried_like_chunks() -> None:
+    """The chunks' packed summaries go to `merge` (the replicas, in the service), a merge whose
+    replica died is sent again, and the summary is still one pass over the records."""
+    calls: list[int] = []
+
+    async def flaky_merge(packs: list[bytes]) -> bytes:
+        calls.append(len(packs))
+        if len(calls) == 2:
+            raise ReplicaDied()
+        await asyncio.sleep(0.001 * (len(calls) % 3))
+        return packed_summary.merge(packs)
+
+    texts = [f"w{i % 7} common w{i % 3}" for i in range(200)]
+    retries: list[int] = []
+    lines = collect(
+        ndjson([{"text": t} for t in texts]),
+        merge=flaky_merge,
+        limits=BatchLimits(chunk_bytes=64, max_in_flight=3),
+        on_retry=lambda: retries.append(1),
+    )
+    expected = Summary()
+    for text in texts:
+        expected.add_words(char_count=len(text), words=text.split())
+    assert lines[-1]["summary"] == expected.to_dict()
+    assert len(calls) >= 3 and len(retries) == 1
 
 
 def test_a_chunk_that_keeps_failing_ends_the_stream_with_the_error() -> None:
@@ -315,7 +345,7 @@ def test_the_ingress_holds_a_few_chunks_whatever_the_upload_size(
 
     async def submit(frames: list[Frame]) -> ChunkAnswer:
         await asyncio.sleep(0.001)
-        return ChunkAnswer(b"", Summary().to_state())
+        return ChunkAnswer(b"", packed_summary.pack(Summary()))
 
     async def run() -> None:
         lines = stream_batch(

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from serve_app.core import cleaning, counting, uploads
+from serve_app.core import cleaning, counting, packed_summary, uploads
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions, framer_for
 from serve_app.core.summary import Summary
@@ -88,7 +88,7 @@ def test_analyze_chunk_parses_cleans_counts_and_encodes_raw_frames(counter: Any)
     rows = [orjson.loads(line) for line in answer.lines.splitlines()]
     assert [row.get("text") for row in rows] == ["good good phone", "很好", None]
     assert rows[2]["error"] == 'line 3: missing field "text"'
-    summary = Summary.from_state(answer.summary)
+    summary = packed_summary.unpack(answer.summary)
     assert (summary.ok, summary.failed) == (2, 1)
     assert isinstance(answer.node_id, str) and answer.node_id
 
@@ -100,6 +100,17 @@ def test_analyze_chunk_parses_cleans_counts_and_encodes_raw_frames(counter: Any)
         "word_count": 3,
     }
     assert counter.analyze_chunk(frames, parse, BulkOptions(include=frozenset())).lines == b""
+
+
+def test_merge_summaries_merges_packs_in_their_order(counter: Any) -> None:
+    first, second = Summary(), Summary()
+    first.add_words(char_count=5, words=["b", "a"])
+    second.add_words(char_count=7, words=["a", "c", "b"])
+    merged = packed_summary.unpack(
+        counter.merge_summaries([packed_summary.pack(first), packed_summary.pack(second)])
+    )
+    assert merged == Summary().merge(first).merge(second)
+    assert list(merged.word_counts) == ["b", "a", "c"]
 
 
 def test_user_config_with_a_key_fails_instead_of_being_ignored() -> None:
