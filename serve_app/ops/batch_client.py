@@ -139,16 +139,31 @@ async def run_batch(
 
 
 async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
-    # readline() has a 128 KB limit per line; one record's result can be far larger.
-    buffer = b""
-    async for piece in content.iter_any():
-        buffer += piece
-        *lines, buffer = buffer.split(b"\n")
+    async for line in split_lines(content.iter_any()):
+        yield line
+
+
+async def split_lines(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The non-empty lines of a byte stream. readline() has a 128 KB limit per line, and one
+    record's result line can be far larger (a long review with its word counts): the pieces
+    of a line are kept until its end comes and joined once, so a line of n pieces costs
+    O(n), not the O(n^2) of growing one buffer and splitting it again per piece."""
+    pending: list[bytes] = []  # a line's start, its end not yet received
+    async for piece in pieces:
+        if b"\n" not in piece:
+            pending.append(piece)
+            continue
+        *lines, tail = piece.split(b"\n")
+        if pending:
+            lines[0] = b"".join([*pending, lines[0]])
+            pending = []
         for line in lines:
             if line:
                 yield line
-    if buffer:
-        yield buffer
+        if tail:
+            pending.append(tail)
+    if pending:
+        yield b"".join(pending)
 
 
 def _take_line(line: bytes, progress: Progress, out: IO[bytes] | None) -> None:
