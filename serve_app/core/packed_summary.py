@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from serve_app.core.arrow_arrays import int64_array, numbers, utf8_array
-from serve_app.core.summary import Summary
+from serve_app.core.arrow_arrays import int64_array, utf8_array
+from serve_app.core.summary import Summary, merge_columns
 
 __all__ = ["merge", "pack", "to_dict", "totals", "unpack"]
 
@@ -31,7 +31,10 @@ _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64())])
 
 
 def pack(summary: Summary) -> bytes:
-    counts = summary.word_counts
+    if summary.columns and not summary.word_counts:  # counted by Arrow: no Python word
+        words, counts = merge_columns(summary.columns)
+        return _write(_totals(summary), words, counts)
+    counts = summary.settle()
     words = utf8_array(list(counts))
     return _write(_totals(summary), words, int64_array(counts.values(), len(counts)))
 
@@ -53,21 +56,15 @@ def totals(packed: bytes) -> Summary:
 def merge(parts: Sequence[bytes]) -> bytes:
     """The packs merged in their order (first-occurrence order of the words kept)."""
     totals = Summary()
-    words: list[pa.Array] = []
-    counts: list[np.ndarray[Any, Any]] = []
+    columns: list[tuple[pa.Array, pa.Array]] = []
     for part in parts:
         state, part_words, part_counts = _read(part)
         totals.merge(Summary.from_state(state))
-        words.append(part_words)
-        counts.append(numbers(part_counts))
-    if not words:
+        columns.append((part_words, part_counts))
+    if not columns:
         return pack(totals)
-    encoded = pc.dictionary_encode(pa.concat_arrays(words))
-    unique = encoded.dictionary
-    sums = np.bincount(
-        numbers(encoded.indices), weights=np.concatenate(counts), minlength=len(unique)
-    )
-    return _write(_totals(totals), unique, int64_array(sums))
+    words, counts = merge_columns(columns)
+    return _write(_totals(totals), words, counts)
 
 
 def to_dict(packed: bytes, top_n: int = 10) -> dict[str, Any]:
@@ -98,7 +95,7 @@ def _top(words: pa.Array, counts: pa.Array, n: int) -> list[list[Any]]:
 
 
 def _totals(summary: Summary) -> dict[str, Any]:
-    return dataclasses.replace(summary, word_counts=Counter()).to_state()
+    return dataclasses.replace(summary, word_counts=Counter(), columns=[]).to_state()
 
 
 def _write(totals: dict[str, Any], words: pa.Array, counts: pa.Array) -> bytes:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from serve_app.core import cleaning, counting
@@ -93,12 +94,13 @@ def analyze_records(
     chunk = _split_chunk(cleaned, count_options) if whole_chunk else None
     record_words: list[list[str]] | None = None
     if chunk is not None:  # per record only the number of words
-        word_totals, chunk_counts = chunk
-        summary.add_results(
+        word_totals, chunk_words, chunk_counts = chunk
+        summary.add_columns(
             results=len(cleaned),
             char_count=sum(map(len, cleaned)),
             word_count=sum(word_totals),
-            word_counts=chunk_counts,
+            words=chunk_words,
+            counts=chunk_counts,
         )
     else:
         record_words = counting.tokenize_many(cleaned, count_options)
@@ -192,9 +194,10 @@ _NOT_ASCII_BLANK = re.compile(
 
 def _split_chunk(
     texts: list[str], options: counting.CountOptions
-) -> tuple[list[int], dict[str, int]] | None:
+) -> tuple[list[int], pa.Array, pa.Array] | None:
     """Whitespace words of a whole chunk, counted by Arrow in C++ (split, then a hash count in
-    first-occurrence order): each text's number of words and the chunk's counts. Arrow's
+    first-occurrence order): each text's number of words, and the chunk's distinct words and
+    their counts as Arrow columns (`Summary.add_columns` keeps them so). Arrow's
     whitespace is exactly str.split()'s (checked over every code point in the tests). None
     where only the Python path gives the same words: other tokenizers, filters, lone
     surrogates (not UTF-8)."""
@@ -218,11 +221,11 @@ def _split_chunk(
     sizes: list[int] = pc.binary_length(array).to_pylist()
     totals = [n if size else 0 for n, size in zip(lengths, sizes, strict=True)]
     counted = pc.value_counts(pc.list_flatten(words))
-    values: list[str] = counted.field(0).to_pylist()
-    numbers: list[int] = counted.field(1).to_pylist()
-    counts = dict(zip(values, numbers, strict=True))
-    counts.pop("", None)  # the empty texts' (no word is empty)
-    return totals, counts
+    values, counts = counted.field(0), counted.field(1)
+    if pc.index(values, "").as_py() >= 0:  # the empty texts' (no word is empty)
+        real = pc.not_equal(values, "")
+        values, counts = values.filter(real), counts.filter(real)
+    return totals, values, counts
 
 
 def to_ndjson(rows: Sequence[dict[str, Any]]) -> bytes:

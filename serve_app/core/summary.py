@@ -7,6 +7,12 @@ Feed `add_result` the untruncated counts in first-occurrence order (`counting.co
 `add_analysis` adds the review analytics (records per language, sentiment labels and scores);
 they appear in `to_dict` and `to_state` only once some were added, so a summary without them
 is what it always was.
+
+Words counted by Arrow (a whole chunk's, `add_columns`) stay Arrow columns until something
+needs them as Python objects (`settle`, which every method here calls first): a chunk's
+summary that is only packed (`packed_summary.pack`) and merged far away never makes a Python
+string per word, which was a third of a seed-mode chunk's CPU. The columns come after
+`word_counts` in first-occurrence order.
 """
 
 from collections import Counter
@@ -14,9 +20,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Summary"]
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from serve_app.core.arrow_arrays import int64_array, numbers
+
+__all__ = ["Summary", "merge_columns"]
+
+_MAX_COLUMNS = 64
 _TOTALS = ("records", "ok", "failed", "total_chars", "total_words")
+_COMPARED = (
+    *_TOTALS,
+    "word_counts",
+    "languages",
+    "sentiment_labels",
+    "sentiment_score_sum",
+    "duplicates",
+    "boilerplate",
+)
 
 
 @dataclass(slots=True)
@@ -33,10 +55,30 @@ class Summary:
     # None: not looked for (and not in to_dict); a count once a batch asks.
     duplicates: int | None = None
     boilerplate: int | None = None
+    # Word counts still in Arrow (word, count) columns, after word_counts in order: `settle`.
+    columns: list[tuple[pa.Array, pa.Array]] = field(default_factory=list, repr=False)
+
+    def settle(self) -> Counter[str]:
+        """The word counts as one Counter (the Arrow columns folded into it, in order)."""
+        counts = self.word_counts
+        for words, tallies in self.columns:
+            get = counts.get
+            for word, n in zip(words.to_pylist(), tallies.to_pylist(), strict=True):
+                counts[word] = get(word, 0) + n
+        self.columns = []
+        return counts
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Summary):
+            return NotImplemented
+        self.settle()
+        other.settle()
+        return all(getattr(self, name) == getattr(other, name) for name in _COMPARED)
 
     def add_result(
         self, *, char_count: int, word_count: int, word_counts: Mapping[str, int]
     ) -> None:
+        self.settle()
         self.records += 1
         self.ok += 1
         self.total_chars += char_count
@@ -50,6 +92,7 @@ class Summary:
     def add_words(self, *, char_count: int, words: Sequence[str]) -> None:
         """`add_result` from the record's words themselves (as `counting.tokenize` gives them):
         Counter counts a sequence in C, where merging a mapping is a Python loop per word."""
+        self.settle()
         self.records += 1
         self.ok += 1
         self.total_chars += char_count
@@ -60,11 +103,34 @@ class Summary:
         self, *, results: int, char_count: int, word_count: int, word_counts: Mapping[str, int]
     ) -> None:
         """Many results at once, their counts merged (in first-occurrence order)."""
+        self.settle()
         self.records += results
         self.ok += results
         self.total_chars += char_count
         self.total_words += word_count
         self.word_counts.update(word_counts)
+
+    def add_columns(
+        self, *, results: int, char_count: int, word_count: int, words: pa.Array, counts: pa.Array
+    ) -> None:
+        """`add_results` with the counts as Arrow columns (distinct words in first-occurrence
+        order, and their counts), kept as they are until needed."""
+        self.records += results
+        self.ok += results
+        self.total_chars += char_count
+        self.total_words += word_count
+        if len(words):
+            self.columns.append((words, counts))
+            self._compact()
+
+    def _compact(self) -> None:
+        """Bound the columns a long-lived summary keeps: past _MAX_COLUMNS, merge them in Arrow
+        once the later ones hold as many words as the first (so each word is hashed a bounded
+        number of times however many chunks come)."""
+        if len(self.columns) > _MAX_COLUMNS:
+            later = sum(len(words) for words, _ in self.columns[1:])
+            if later >= len(self.columns[0][0]):
+                self.columns = [merge_columns(self.columns)]
 
     def add_analysis(self, fields: Mapping[str, Any]) -> None:
         """The `language` and `sentiment` fields of one result (`analysis.review.analyze`)."""
@@ -84,7 +150,7 @@ class Summary:
     def remove_words(self, *, word_count: int, word_counts: Mapping[str, int]) -> None:
         """Take back one result's words (a duplicate left out of the counts once it is known)."""
         self.total_words -= word_count
-        counts = self.word_counts
+        counts = self.settle()
         for word, n in word_counts.items():
             left = counts[word] - n
             if left > 0:
@@ -102,7 +168,11 @@ class Summary:
         self.failed += other.failed
         self.total_chars += other.total_chars
         self.total_words += other.total_words
-        self.word_counts.update(other.word_counts)
+        if other.word_counts:
+            self.settle().update(other.settle())
+        else:  # only Arrow columns (or nothing): they follow self's words as they are
+            self.columns += other.columns
+            self._compact()
         self.languages.update(other.languages)
         self.sentiment_labels.update(other.sentiment_labels)
         self.sentiment_score_sum += other.sentiment_score_sum
@@ -114,11 +184,11 @@ class Summary:
 
     @property
     def unique_words(self) -> int:
-        return len(self.word_counts)
+        return len(self.settle())
 
     def top_words(self, n: int = 10) -> list[tuple[str, int]]:
         # most_common sorts stably: equal counts keep first-occurrence order
-        return self.word_counts.most_common(n)
+        return self.settle().most_common(n)
 
     def to_dict(self, top_n: int = 10) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -150,7 +220,7 @@ class Summary:
     def to_state(self) -> dict[str, Any]:
         """Plain builtins only (JSON- and pickle-friendly); `from_state` restores it exactly."""
         state: dict[str, Any] = {name: getattr(self, name) for name in _TOTALS}
-        state["word_counts"] = dict(self.word_counts)
+        state["word_counts"] = dict(self.settle())
         if self.languages:
             state["languages"] = dict(self.languages)
         if self.sentiment_labels:
@@ -164,7 +234,11 @@ class Summary:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> "Summary":
         return cls(
-            **{name: int(state[name]) for name in _TOTALS},
+            records=int(state["records"]),
+            ok=int(state["ok"]),
+            failed=int(state["failed"]),
+            total_chars=int(state["total_chars"]),
+            total_words=int(state["total_words"]),
             word_counts=Counter(state["word_counts"]),
             languages=Counter(state.get("languages", {})),
             sentiment_labels=Counter(state.get("sentiment_labels", {})),
@@ -172,3 +246,18 @@ class Summary:
             duplicates=state.get("duplicates"),
             boilerplate=state.get("boilerplate"),
         )
+
+
+def merge_columns(columns: Sequence[tuple[pa.Array, pa.Array]]) -> tuple[pa.Array, pa.Array]:
+    """(word, count) columns merged in order: each word once, in first-occurrence order
+    (`dictionary_encode` numbers words in the order it meets them, `bincount` adds counts)."""
+    if len(columns) == 1:
+        return columns[0]
+    encoded = pc.dictionary_encode(pa.concat_arrays([words for words, _ in columns]))
+    unique = encoded.dictionary
+    sums = np.bincount(
+        numbers(encoded.indices),
+        weights=np.concatenate([numbers(counts) for _, counts in columns]),
+        minlength=len(unique),
+    )
+    return unique, int64_array(sums)

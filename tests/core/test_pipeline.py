@@ -126,4 +126,9 @@ def test_chunk_split_of_unstripped_texts() -> None:
 
     texts = ["", " ", " x ", "\u3000a b\x1c", "a"]
     options = counting.CountOptions(tokenizer="whitespace", lowercase=False)
-    assert _split_chunk(texts, options) == ([0, 0, 1, 2, 1], {"x": 1, "a": 2, "b": 1})
+    split = _split_chunk(texts, options)
+    assert split is not None
+    totals, words, counts = split
+    assert totals == [0, 0, 1, 2, 1]
+    assert dict(zip(words.to_pylist(), counts.to_pylist(), strict=True)) == {"x": 1, "a": 2, "b": 1}
+    assert words.to_pylist() == ["x", "a", "b"]  # first occurrence; the empty texts' "" dropped

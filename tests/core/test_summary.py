@@ -4,7 +4,7 @@ from collections.abc import Iterator, Sequence
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from serve_app.core import counting
@@ -140,3 +140,62 @@ def test_merging_is_associative(
     one_pass = summarize(records, options)
     assert_same_summary(left, one_pass)
     assert_same_summary(right, one_pass)
+
+
+# Word counts kept as Arrow columns (a whole chunk counted by Arrow) and those counted in Python
+# give the same summary, in any mix and merge order; packing them gives the same bytes.
+_STEP = st.tuples(
+    st.sampled_from(["columns", "words", "merge-columns", "merge-words"]),
+    st.lists(st.sampled_from(["a", "b", "c", "好", "d"]), max_size=6),
+)
+
+
+def _columns(words: list[str]) -> tuple[object, object]:
+    import pyarrow as pa
+
+    counts = Counter(words)
+    return pa.array(list(counts), pa.large_string()), pa.array(list(counts.values()), pa.int64())
+
+
+@settings(deadline=None)  # the first example imports pyarrow's IPC
+@given(steps=st.lists(_STEP, max_size=12))
+def test_arrow_columns_and_python_counts_make_the_same_summary(
+    steps: list[tuple[str, list[str]]],
+) -> None:
+    from serve_app.core import packed_summary
+
+    mixed, python = Summary(), Summary()
+    for kind, words in steps:
+        part = Summary()
+        if kind.endswith("columns"):
+            names, numbers = _columns(words)
+            part.add_columns(
+                results=1, char_count=len(words), word_count=len(words), words=names, counts=numbers
+            )
+        else:
+            part.add_words(char_count=len(words), words=words)
+        if kind.startswith("merge"):
+            mixed.merge(part)
+        elif kind == "columns":
+            names, numbers = _columns(words)
+            mixed.add_columns(
+                results=1, char_count=len(words), word_count=len(words), words=names, counts=numbers
+            )
+        else:
+            mixed.add_words(char_count=len(words), words=words)
+        python.add_words(char_count=len(words), words=words)
+    packed = packed_summary.pack(mixed)  # before anything settles the columns
+    assert packed == packed_summary.pack(python)
+    assert_same_summary(mixed, python)
+    assert not mixed.columns  # settled by the comparisons
+
+
+def test_many_arrow_columns_are_compacted_and_still_equal_python_counts() -> None:
+    mixed, python = Summary(), Summary()
+    for i in range(300):
+        words = [f"w{i % 17}", f"w{i % 5}", f"u{i}", "x"]
+        names, numbers = _columns(words)
+        mixed.add_columns(results=1, char_count=4, word_count=4, words=names, counts=numbers)
+        python.add_words(char_count=4, words=words)
+    assert len(mixed.columns) <= 65  # compacted in Arrow, not settled
+    assert_same_summary(mixed, python)
