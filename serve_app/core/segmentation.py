@@ -13,7 +13,7 @@ from functools import cache
 import regex
 from unicode_segmentation_rs import split_word_bounds, unicode_words
 
-__all__ = ["han_words", "segments", "warm_up", "whitespace_words", "words"]
+__all__ = ["forget", "han_words", "segments", "warm_up", "whitespace_words", "words"]
 
 _SURROGATE = regex.compile(r"[\ud800-\udfff]")
 # Letters and numbers only: radicals and other Han-script symbols stay with UAX #29, so the
@@ -93,6 +93,12 @@ _REMEMBERED = 1 << 15
 _SHORT = 32
 _HAN_CUTS: dict[str, list[str]] = {}
 _OTHER_WORDS: dict[str, list[str]] = {}
+
+
+def forget() -> None:
+    """Drop the remembered pieces: benchmarks start each round cold with it."""
+    _HAN_CUTS.clear()
+    _OTHER_WORDS.clear()
 
 
 def _remember(cache: dict[str, list[str]], piece: str, words: list[str]) -> list[str]:

@@ -147,9 +147,16 @@ def test_remembered_pieces_give_the_words_cutting_afresh_gives(text: str) -> Non
 
 def test_remembered_pieces_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(segmentation, "_REMEMBERED", 3)
-    segmentation._HAN_CUTS.clear()
+    segmentation.forget()
     for clause in ["物流", "很快", "好评", "质量", "不错"]:
         segmentation.han_words(f"{clause}!")
     assert 0 < len(segmentation._HAN_CUTS) <= 3
     segmentation.han_words("物" * (segmentation._SHORT + 1))
     assert "物" * (segmentation._SHORT + 1) not in segmentation._HAN_CUTS
+
+
+def test_forget_drops_the_remembered_pieces() -> None:
+    segmentation.han_words("物流很快!")
+    segmentation.forget()
+    assert not segmentation._HAN_CUTS and not segmentation._OTHER_WORDS
+    assert segmentation.han_words("物流很快!") == ["物流", "很快"]
