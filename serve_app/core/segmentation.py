@@ -87,10 +87,11 @@ def han_words(text: str) -> list[str]:
 
 # Reviews repeat their short pieces: the punctuation, numbers and emoji between Han runs, and
 # clauses (好评, 物流很快). Their words are remembered per process, up to _REMEMBERED pieces per
-# kind (then forgotten at once: a bounded, lock-free cache), pieces of at most _SHORT characters.
+# kind (then forgotten at once: a bounded, lock-free cache), pieces of at most _SHORT characters:
+# ~15 MB at most (tracemalloc, both full of _SHORT-long pieces cut into many words).
 # A hit costs a dict lookup instead of a call into Rust that builds new strings.
-_REMEMBERED = 1 << 15
-_SHORT = 32
+_REMEMBERED = 1 << 13
+_SHORT = 16
 _HAN_CUTS: dict[str, list[str]] = {}
 _OTHER_WORDS: dict[str, list[str]] = {}
 
