@@ -26,8 +26,10 @@ step can undo, and the pass repeats (bounded) until the text is settled. Every p
 
 from __future__ import annotations
 
+import array
 import functools
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -232,6 +234,28 @@ _MAX_MARKS = 30
 # Plus the starters that decompose into non-starters only.
 _NON_STARTER = r"[\p{^ccc=0}\u0f73\u0f75\u0f81\uff9e\uff9f]"
 _ANY_MARK: Any = regex.compile(_NON_STARTER)
+
+
+@functools.cache
+def _mark_filter() -> re.Pattern[str]:
+    """A `re` class that finds every non-starter and few other characters, 3x faster than the
+    `regex` property: the BMP non-starters as `regex` lists them (a bitmap for `re`), and one
+    range up to the last non-starter past the BMP (emoji lie beyond it). Built on first use
+    (~50 ms), from every code point."""
+    every = array.array("I", range(0xD800)) + array.array("I", range(0xE000, 0x110000))
+    found = _ANY_MARK.findall(every.tobytes().decode(f"utf-32-{sys.byteorder[0]}e"))
+    bmp = "".join(re.escape(mark) for mark in found if mark < "\U00010000")
+    last = max(found)
+    beyond = f"\U00010000-{re.escape(last)}" if last >= "\U00010000" else ""
+    return re.compile(f"[{bmp}{beyond}]")
+
+
+def _has_marks(text: str) -> bool:
+    """Whether `text` holds a non-starter (`_ANY_MARK`)."""
+    maybe = _mark_filter().search(text)
+    return maybe is not None and _ANY_MARK.search(text, maybe.start()) is not None
+
+
 # Starting only where a run starts keeps the scan linear when runs are just under the limit.
 _MARK_RUN: Any = regex.compile(rf"(?<!{_NON_STARTER}){_NON_STARTER}{{{_MAX_MARKS + 1},}}")
 
@@ -244,7 +268,7 @@ def _cap_marks(text: str) -> str:
 def _normalize(form: Literal["NFC", "NFKC"], text: str) -> str:
     if text.isascii():
         return text
-    if _ANY_MARK.search(text) is None:  # then no run after normalizing is longer than 2
+    if not _has_marks(text):  # then no run after normalizing is longer than 2
         return unicodedata.normalize(form, text)
     return _cap_marks(unicodedata.normalize(form, _cap_marks(text)))
 
@@ -256,7 +280,7 @@ def _not_normalized(form: Literal["NFC", "NFKC"], text: str) -> bool:
 def _unnormalized(form: Literal["NFC", "NFKC"], text: str) -> bool:
     if text.isascii():
         return False
-    if _ANY_MARK.search(text) is not None and _MARK_RUN.search(text) is not None:
+    if _has_marks(text) and _MARK_RUN.search(text) is not None:
         return True
     return not unicodedata.is_normalized(form, text)
 

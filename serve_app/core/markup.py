@@ -79,6 +79,23 @@ _NOT_PLAIN = re.compile(r"<[!?]|<(?:script|style)(?=[\s/>])", re.IGNORECASE | re
 _CLOSED_VALUE = re.compile(r"""=[\t\n\f\r ]*(?:"[^"]*"|'[^']*')""")
 
 
+_NOT_A_TAG, _INLINE, _BLOCK = "text", "inline", "block"
+# Names as written ("BR", "br", "o:p") and what they are, remembered: a review's tags are few.
+_TAG_KINDS: dict[str, str] = {}
+
+
+def _tag_kind(written: str) -> str:
+    name = written.lower()
+    if name in _TAG_NAMES or "-" in name or ":" in name:
+        kind = _BLOCK if name.rpartition(":")[2] in _BLOCK_NAMES else _INLINE
+    else:
+        kind = _NOT_A_TAG
+    if len(_TAG_KINDS) >= 4096:  # bounded whatever names the input makes up
+        _TAG_KINDS.clear()
+    _TAG_KINDS[written] = kind
+    return kind
+
+
 def _plain_tags(text: str) -> str:
     """The scanner's result, by one substitution-like pass over the tags; the scanner takes over
     only around a seam, from the last block tag before it (where its state is empty: nothing
@@ -92,11 +109,12 @@ def _plain_tags(text: str) -> str:
     at = 0
     while True:
         for match in _PLAIN_TAG.finditer(text, at, stop):
-            name = match[1].lower()
+            kind = _TAG_KINDS.get(match[1]) or _tag_kind(match[1])
             start = match.start()
-            if name in _TAG_NAMES or "-" in name or ":" in name:
+            if kind is not _NOT_A_TAG:
                 lo = max(kept_from, start - _PROBE)
-                if start > lo and _PENDING.search(text, lo, start) is not None:
+                # a pending start holds a "<": most often there is none to search from
+                if text.find("<", lo, start) >= 0 and _PENDING.search(text, lo, start):
                     break
                 tag = match[0]
                 if ('"' in tag or "'" in tag) and any(
@@ -107,7 +125,7 @@ def _plain_tags(text: str) -> str:
                     pieces.append(text[done:start])
                     spaced = False
                 done = kept_from = match.end()
-                if name.rpartition(":")[2] in _BLOCK_NAMES:
+                if kind is _BLOCK:
                     if pieces and not spaced:
                         pieces.append(" ")
                         spaced = True

@@ -495,3 +495,24 @@ def test_after_normalizing_and_collapsing_the_quick_check_is_the_whole_check(
     # unicodedata's quick check alone (cleaning._not_normalized): it must agree with the whole one.
     once = cleaning._collapse_whitespace(cleaning._normalize(form, text))
     assert cleaning._not_normalized(form, once) == cleaning._unnormalized(form, once)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.text(
+        st.one_of(
+            st.characters(codec="utf-8"),
+            st.sampled_from("\u0301\u0f73\uff9e\U0001e94a\U0001e94b\U0001d165a物👍🏽\U00020000"),
+        )
+    )
+)
+def test_the_mark_filter_finds_what_the_regex_property_finds(text: str) -> None:
+    assert cleaning._has_marks(text) == (cleaning._ANY_MARK.search(text) is not None)
+
+
+def test_the_mark_filter_holds_every_non_starter() -> None:
+    # every code point the regex property calls a non-starter, the filter finds too
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    marks = cleaning._ANY_MARK.findall(every)
+    assert len(marks) > 900
+    assert all(cleaning._mark_filter().fullmatch(mark) for mark in marks)

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from serve_app.core import markup
 from serve_app.core.cleaning import CleanOptions, clean
 from serve_app.core.markup import _scan_tags, _strip_tags, html_unsettled, strip_html
 
@@ -183,3 +184,10 @@ def test_block_spaces_do_not_depend_on_a_seam_elsewhere_in_the_text() -> None:
 )
 def test_numeric_references_follow_html5(html: str, text: str) -> None:
     assert strip_html(html) == text
+
+
+def test_remembered_tag_names_are_bounded_and_keep_their_case_rules() -> None:
+    made_up = " ".join(f"<x-{n}>w" for n in range(5000))  # custom elements: all removed
+    assert strip_html(made_up) == " ".join(["w"] * 5000)
+    assert len(markup._TAG_KINDS) <= 4096
+    assert strip_html("a<BR>b<Br/>c<O:P>d</o:p>e<great>f") == "a b c d e<great>f"

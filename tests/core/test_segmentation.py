@@ -2,6 +2,9 @@ from pathlib import Path
 
 import pytest
 import regex
+import rjieba
+from hypothesis import given
+from hypothesis import strategies as st
 
 from serve_app.core import segmentation
 from tests.support import ensure_debian_file
@@ -111,3 +114,49 @@ def test_warm_up_loads_the_dictionary_once() -> None:
     segmentation.warm_up()
     assert segmentation._jieba_cut.cache_info().currsize == 1
     assert segmentation._jieba_cut() is segmentation._jieba_cut()
+
+
+def _han_words_uncached(text: str) -> list[str]:
+    """han_words as it was before its pieces were remembered: every piece cut afresh."""
+    parts = segmentation._HAN_RUN.split(text)
+    if len(parts) == 1:
+        return segmentation.words(text)
+    found = segmentation.words(parts[0])
+    for index, part in enumerate(parts[1:]):
+        found += rjieba.cut(part) if index % 2 == 0 else segmentation.words(part)
+    return found
+
+
+_HAN_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(["物流很快", "好评", "质量好", "很", "，", "！", "。", " ", "iPhone15"]),
+        st.text(alphabet="物流很快好评的我买了一个𠀀㐀〇々", max_size=6),
+        st.text(alphabet="ab1 ,.'!？\u0301\u093f\u200d👍🏽", max_size=4),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=12,
+).map("".join)
+
+
+@given(_HAN_TEXT)
+def test_remembered_pieces_give_the_words_cutting_afresh_gives(text: str) -> None:
+    expected = _han_words_uncached(text)
+    assert segmentation.han_words(text) == expected  # remembers its pieces
+    assert segmentation.han_words(text) == expected  # from what it remembered
+
+
+def test_remembered_pieces_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(segmentation, "_REMEMBERED", 3)
+    segmentation.forget()
+    for clause in ["物流", "很快", "好评", "质量", "不错"]:
+        segmentation.han_words(f"{clause}!")
+    assert 0 < len(segmentation._HAN_CUTS) <= 3
+    segmentation.han_words("物" * (segmentation._SHORT + 1))
+    assert "物" * (segmentation._SHORT + 1) not in segmentation._HAN_CUTS
+
+
+def test_forget_drops_the_remembered_pieces() -> None:
+    segmentation.han_words("物流很快!")
+    segmentation.forget()
+    assert not segmentation._HAN_CUTS and not segmentation._OTHER_WORDS
+    assert segmentation.han_words("物流很快!") == ["物流", "很快"]
