@@ -7,6 +7,9 @@ calling itself with a fresh config. Here each check skips to the characters it n
 repairs are cached (they are few: "Ã©", "â€œ", ...), and one scan rules out all code pages
 where a character no code page encodes (CJK, emoji) is present. The steps are a copy of
 `ftfy._fix_encoding_one_step_and_explain`, used only with ftfy 6.3 (else ftfy itself runs).
+
+The copied steps are adapted from ftfy 6.3 (https://github.com/rspeer/python-ftfy), Copyright
+Robyn Speer, licensed under the Apache License 2.0, as this project is.
 """
 
 from __future__ import annotations
