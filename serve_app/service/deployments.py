@@ -79,6 +79,7 @@ def check_user_config(deployment: str, config: dict[str, Any]) -> None:
 @serve.deployment
 class TextCleaner:
     def __init__(self) -> None:
+        cleaning.warm_up()  # once per replica, not on the first request
         self._metrics = DeploymentMetrics()
         start_log_flusher()
 
@@ -130,8 +131,10 @@ def _count_dict(text: str, options: counting.CountOptions) -> dict[str, Any]:
 @serve.deployment
 class WordCounter:
     def __init__(self) -> None:
-        # Load the dictionary segmenter now, once per replica, not on the first request.
+        # Load the dictionary segmenter and the cleaner's tables now, once per replica, not on
+        # the first request (this replica cleans too: analyze, bulk chunks).
         counting.warm_up()
+        cleaning.warm_up()
         self._metrics = DeploymentMetrics()
         start_log_flusher()
         self._node_id = _node_id()

@@ -516,3 +516,9 @@ def test_the_mark_filter_holds_every_non_starter() -> None:
     marks = cleaning._ANY_MARK.findall(every)
     assert len(marks) > 900
     assert all(cleaning._mark_filter().fullmatch(mark) for mark in marks)
+
+
+def test_warm_up_builds_the_combining_mark_check() -> None:
+    cleaning._mark_filter.cache_clear()
+    cleaning.warm_up()
+    assert cleaning._mark_filter.cache_info().currsize == 1
