@@ -120,7 +120,7 @@ class Summary:
         self.total_chars += char_count
         self.total_words += word_count
         if len(words):
-            self.columns.append((words, counts))
+            self.columns = [*self.columns, (words, counts)]
             self._compact()
 
     def _compact(self) -> None:
@@ -171,7 +171,7 @@ class Summary:
         if other.word_counts:
             self.settle().update(other.settle())
         else:  # only Arrow columns (or nothing): they follow self's words as they are
-            self.columns += other.columns
+            self.columns = [*self.columns, *other.columns]  # a new list: never shared
             self._compact()
         self.languages.update(other.languages)
         self.sentiment_labels.update(other.sentiment_labels)
