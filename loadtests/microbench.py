@@ -99,9 +99,10 @@ def seed_one_liner(text: str) -> dict[str, int]:
 
 def core_pipeline(
     files: Sequence[bytes], clean: cleaning.CleanOptions, count: counting.CountOptions
-) -> Summary:
+) -> dict[str, Any]:
     """Files parsed with orjson into records, analyzed in ~1 MB chunks as /v1/batch and the
-    bulk jobs do (`pipeline.analyze_records`, summary only), the partial summaries merged."""
+    bulk jobs do (`pipeline.analyze_records`, summary only), the partial summaries merged, and
+    the figures the original script gives (totals, top words) taken from the result."""
     options = BulkOptions(clean=clean, count=count, include=frozenset())
     summary = Summary()
     chunk: list[Record] = []
@@ -114,7 +115,7 @@ def core_pipeline(
             chunk, size = [], 0
     if chunk:
         summary.merge(analyze_records(chunk, options).summary)
-    return summary
+    return summary.to_dict(10)
 
 
 def best_cpu_seconds(works: Sequence[Callable[[], object]], repeat: int) -> list[float]:

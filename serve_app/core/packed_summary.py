@@ -15,14 +15,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from serve_app.core.arrow_arrays import int64_array, utf8_array
-from serve_app.core.summary import Summary, merge_columns
+from serve_app.core.summary import Summary, merge_columns, top_of
 
 __all__ = ["merge", "pack", "to_dict", "totals", "unpack"]
 
@@ -72,26 +70,8 @@ def to_dict(packed: bytes, top_n: int = 10) -> dict[str, Any]:
     totals, words, counts = _read(packed)
     summary = Summary.from_state(totals).to_dict(top_n)
     summary["unique_words"] = len(words)
-    summary["top_words"] = _top(words, counts, top_n)
+    summary["top_words"] = [[word, n] for word, n in top_of(words, counts, top_n)]
     return summary
-
-
-def _top(words: pa.Array, counts: pa.Array, n: int) -> list[list[Any]]:
-    """The n most frequent, ties by first occurrence (Counter.most_common's order). The keys
-    (count, position) are unique, so select_k's result does not depend on its instability."""
-    k = min(n, len(words))
-    if k <= 0:
-        return []
-    table = pa.table({"count": counts, "at": int64_array(np.arange(len(words)))})
-    picked = pc.select_k_unstable(
-        table, k, sort_keys=[("count", "descending"), ("at", "ascending")]
-    )
-    return [
-        [word, count]
-        for word, count in zip(
-            words.take(picked).to_pylist(), counts.take(picked).to_pylist(), strict=True
-        )
-    ]
 
 
 def _totals(summary: Summary) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from serve_app.core.arrow_arrays import int64_array, numbers
 
-__all__ = ["Summary", "merge_columns"]
+__all__ = ["Summary", "merge_columns", "top_of"]
 
 _MAX_COLUMNS = 64
 _TOTALS = ("records", "ok", "failed", "total_chars", "total_words")
@@ -184,11 +184,23 @@ class Summary:
 
     @property
     def unique_words(self) -> int:
+        if (merged := self._merged_columns()) is not None:
+            return len(merged[0])
         return len(self.settle())
 
     def top_words(self, n: int = 10) -> list[tuple[str, int]]:
+        if (merged := self._merged_columns()) is not None:
+            return top_of(*merged, n)
         # most_common sorts stably: equal counts keep first-occurrence order
         return self.settle().most_common(n)
+
+    def _merged_columns(self) -> tuple[pa.Array, pa.Array] | None:
+        """The words as one pair of columns when all of them are Arrow's (else None): the
+        figures of to_dict then come from Arrow, without a Python object per word."""
+        if not self.columns or self.word_counts:
+            return None
+        self.columns = [merge_columns(self.columns)]
+        return self.columns[0]
 
     def to_dict(self, top_n: int = 10) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -261,3 +273,16 @@ def merge_columns(columns: Sequence[tuple[pa.Array, pa.Array]]) -> tuple[pa.Arra
         minlength=len(unique),
     )
     return unique, int64_array(sums)
+
+
+def top_of(words: pa.Array, counts: pa.Array, n: int) -> list[tuple[str, int]]:
+    """The n most frequent, ties by first occurrence (Counter.most_common's order). The keys
+    (count, position) are unique, so select_k's result does not depend on its instability."""
+    k = min(n, len(words))
+    if k <= 0:
+        return []
+    table = pa.table({"count": counts, "at": int64_array(np.arange(len(words)))})
+    picked = pc.select_k_unstable(
+        table, k, sort_keys=[("count", "descending"), ("at", "ascending")]
+    )
+    return list(zip(words.take(picked).to_pylist(), counts.take(picked).to_pylist(), strict=True))

@@ -186,6 +186,10 @@ def test_arrow_columns_and_python_counts_make_the_same_summary(
         python.add_words(char_count=len(words), words=words)
     packed = packed_summary.pack(mixed)  # before anything settles the columns
     assert packed == packed_summary.pack(python)
+    all_arrow = not mixed.word_counts
+    for n in (0, 2, 10):  # from Arrow when every word is in columns
+        assert mixed.to_dict(n) == python.to_dict(n)
+    assert bool(mixed.columns) == (all_arrow and bool(python.word_counts))
     assert_same_summary(mixed, python)
     assert not mixed.columns  # settled by the comparisons
 
@@ -198,4 +202,5 @@ def test_many_arrow_columns_are_compacted_and_still_equal_python_counts() -> Non
         mixed.add_columns(results=1, char_count=4, word_count=4, words=names, counts=numbers)
         python.add_words(char_count=4, words=words)
     assert len(mixed.columns) <= 65  # compacted in Arrow, not settled
+    assert mixed.to_dict(7) == python.to_dict(7) and mixed.columns  # from Arrow
     assert_same_summary(mixed, python)
