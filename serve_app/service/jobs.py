@@ -3,8 +3,10 @@ counts and writes its own shard) -> one small row per group for the driver's pro
 partial summary per group -> merged -> `summary.json`, then `_SUCCESS`.
 
 The groups run as plain Ray tasks (`engine="ray-tasks"`, the default), each partial summary
-merged by other tasks, four consecutive groups at a time, level by level (`SummaryTree`): the
-driver merges no word counts, so its serial share stays small as the data grows. Or they run
+split by word into parts (`summary_parts`: one per `summary_part_bytes` of input, at least one
+per worker), each part reduced by one task at the end: the driver merges no word counts, so
+its serial share stays small as the data grows, and no process holds more than a part of the
+job's words, so every process's memory stays flat as the job grows. Or they run
 in a Ray Data pipeline (`"ray-data"`: `from_items(groups) -> map_batches(FileGroupWorker,
 batch_size=1)` on a fixed actor pool), whose rows carry the partial summaries to the driver.
 The same work unit either way; `loadtests.bench.job_engines` measures both (docs/performance.md).
@@ -26,12 +28,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import orjson
+import pyarrow as pa
 
-from serve_app.core import counting, packed_summary
+from serve_app.core import counting, packed_summary, summary_parts
 from serve_app.core.pipeline import BulkOptions, analyze_records
 from serve_app.core.records.base import ParseOptions, Record, RecordMaker
 from serve_app.core.summary import Summary
+from serve_app.service import worker_memory
 from serve_app.service.job_files import ShardWriter, file_records
 from serve_app.service.storage import InputFile, Storage, StorageConfig, atomic_output, is_uri
 
@@ -64,6 +69,9 @@ class JobSpec:
     worker_cpus: float = 0.25
     max_workers: int = 2
     engine: str = "ray-tasks"  # or "ray-data": the same work unit in a Ray Data pipeline
+    # Input bytes per part of the summary's words (ray-tasks): a part's merges hold its words
+    # alone (a seed-mode 128 MB holds ~0.46 M distinct words, ~45 MB packed).
+    summary_part_bytes: int = 128 << 20
 
 
 @dataclass(slots=True)
@@ -174,15 +182,19 @@ class FileGroupWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {key: [] for key in ROW_KEYS}
-        duplicates = batch.get("duplicates")  # with dedup.duplicates: the first pass's findings
-        for k, (group, files) in enumerate(zip(batch["group"], batch["files"], strict=True)):
-            items = [InputFile(uri, int(size)) for uri, size in orjson.loads(files)]
-            known = None if duplicates is None else decode_duplicates(duplicates[k])
-            result = process_group(self._storage, self._spec, int(group), items, known)
+        for k in range(len(batch["group"])):
+            result = self.process(batch, k)
             for key in ROW_KEYS[:-1]:
                 out[key].append(getattr(result, key))
             out["summary"].append(packed_summary.pack(result.summary))
         return out
+
+    def process(self, batch: Mapping[str, Sequence[Any]], k: int) -> GroupResult:
+        """The batch's k-th group."""
+        items = [InputFile(uri, int(size)) for uri, size in orjson.loads(batch["files"][k])]
+        duplicates = batch.get("duplicates")  # with dedup.duplicates: the first pass's findings
+        known = None if duplicates is None else decode_duplicates(duplicates[k])
+        return process_group(self._storage, self._spec, int(batch["group"][k]), items, known)
 
 
 ROW_KEYS: Final = ("group", "shard", "files", "records", "failed", "bytes", "summary")
@@ -251,6 +263,13 @@ def group_bytes(spec: JobSpec) -> int:
 
 GROUPS_PER_WORKER: Final = 4
 MIN_GROUP_BYTES: Final = 1 << 20
+
+
+def summary_part_count(spec: JobSpec) -> int:
+    """Parts of the summary's words: one per spec.summary_part_bytes of input and at least one
+    per worker (the reductions at the end keep every worker busy)."""
+    total = sum(f.size for f in spec.files)
+    return max(1, spec.max_workers, -(-total // max(1, spec.summary_part_bytes)))
 
 
 def group_items(spec: JobSpec) -> list[dict[str, Any]]:
@@ -384,91 +403,81 @@ def _task_rows(
     spec: JobSpec, items: list[dict[str, Any]]
 ) -> tuple[Rows, Callable[[], dict[str, Any]]]:
     """The same groups as plain Ray tasks (`tasks_in_flight`); a task whose worker died is run
-    again by Ray (max_retries), and its shard replaced. Each task's partial summary stays in
-    the object store and is merged by other tasks (`SummaryTree`): the driver only sees the
-    small rows."""
+    again by Ray (max_retries), and its shard replaced. Each task's partial summary, split by
+    word into parts (`summary_parts`), stays in the object store; at the end each part is
+    reduced by one task, a worker's worth of parts in flight at a time (warm workers, no new
+    process): the driver only sees the small rows and each part's few top words."""
     import ray
 
+    parts = summary_part_count(spec)
     task = ray.remote(_group_task).options(num_returns=2, **group_task_options(spec))
-    merge = ray.remote(_merge_task).options(num_cpus=spec.worker_cpus, max_retries=-1)
-    tree = SummaryTree(len(items), lambda parts: merge.remote(*parts))
+    by_group: dict[int, ObjectRef[Any]] = {}  # each group's packs
 
     def rows() -> Rows:
         light = ray.put(dataclasses.replace(spec, files=()))
 
         def start(item: dict[str, Any]) -> Started:
-            refs: list[ObjectRef[Any]] = task.remote(light, item)  # type: ignore[assignment]
+            refs: list[ObjectRef[Any]] = task.remote(light, item, parts)  # type: ignore[assignment]
             return refs[0], (item["group"], refs[1])
 
-        for ref, (group, state_ref) in tasks_in_flight(spec, items, start):
+        for ref, (group, packs_ref) in tasks_in_flight(spec, items, start):
             row: dict[str, Any] = ray.get(ref)
             yield row
-            tree.add(group, state_ref)
+            by_group[group] = packs_ref
 
     def finish() -> dict[str, Any]:
-        root = tree.root()
-        if root is None:
+        if not items:
             return Summary().to_dict(spec.top_words)
-        done: dict[str, Any] = ray.get(
-            ray.remote(_summary_task)
-            .options(num_cpus=spec.worker_cpus)
-            .remote(spec.top_words, root)
-        )
-        return done
+        packs = [by_group[group] for group in sorted(by_group)]  # in group order: ties break
+        reduce = ray.remote(_reduce_task).options(**group_task_options(spec))
+
+        def start(item: dict[str, Any]) -> Started:
+            return reduce.remote(spec.top_words, item["part"], *packs), item["part"]
+
+        heads: list[dict[str, Any]] = [{} for _ in range(parts)]
+        reductions = [{"part": part} for part in range(parts)]
+        for ref, part in tasks_in_flight(spec, reductions, start):
+            heads[part] = ray.get(ref)
+        return summary_parts.combine(heads, spec.top_words)
 
     return rows(), finish
 
 
-class SummaryTree:
-    """Partial summaries merged FAN_IN consecutive groups at a time, level by level, as soon as
-    a range is complete. Merging is associative and keeps first-occurrence order when ranges
-    are merged in order, so the root equals one sequential pass over the groups; and no single
-    process merges every group's word counts (the driver merges none)."""
-
-    FAN_IN: Final = 4
-
-    def __init__(self, groups: int, merge: Callable[[list[Any]], Any]) -> None:
-        self._merge = merge
-        self._sizes = [groups]  # nodes per level, leaves first, up to a level of one
-        while self._sizes[-1] > 1:
-            self._sizes.append(-(-self._sizes[-1] // self.FAN_IN))
-        self._nodes: list[dict[int, Any]] = [{} for _ in self._sizes]
-
-    def add(self, group: int, part: Any) -> None:
-        level, index = 0, group
-        self._nodes[0][index] = part
-        while level + 1 < len(self._sizes):
-            parent = index // self.FAN_IN
-            first = parent * self.FAN_IN
-            children = range(first, min(first + self.FAN_IN, self._sizes[level]))
-            nodes = self._nodes[level]
-            if any(child not in nodes for child in children):
-                return
-            parts = [nodes.pop(child) for child in children]
-            self._nodes[level + 1][parent] = parts[0] if len(parts) == 1 else self._merge(parts)
-            level, index = level + 1, parent
-
-    def root(self) -> Any:
-        """The merged whole once every group was added (None for no group)."""
-        return self._nodes[-1].get(0) if self._sizes[0] else None
+# A group's packs, one per part, in one object: (their ends, their bytes as a uint8 array).
+# One object per group whatever the parts (an object per part, once below 100 KB, would be
+# inlined in the driver's memory); numpy travels out of band, so a reduction maps its part's
+# bytes from the object store, not a copy of every part.
+GroupPacks = tuple[list[int], "np.ndarray[Any, np.dtype[np.uint8]]"]
 
 
-def _group_task(spec: JobSpec, item: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+def _group_task(spec: JobSpec, item: dict[str, Any], parts: int) -> tuple[Any, GroupPacks]:
+    """The group's row and its summary's `parts` packs."""
     worker = _WORKERS.get(spec.id)
     if worker is None:  # one per job per worker process: the dictionaries load once
         _WORKERS.clear()
         worker = _WORKERS[spec.id] = FileGroupWorker(spec)
-    out = worker({key: [value] for key, value in item.items()})  # a batch of one group
-    row = {key: values[0] for key, values in out.items() if key != "summary"}
-    return row, out["summary"][0]
+    result = worker.process({key: [value] for key, value in item.items()}, 0)
+    row = {key: getattr(result, key) for key in ROW_KEYS[:-1]}
+    packs = summary_parts.split(result.summary, parts=parts, origin=result.group)
+    joined = np.frombuffer(b"".join(packs), dtype=np.uint8)
+    ends = list(itertools.accumulate(map(len, packs)))
+    del result, packs
+    worker_memory.release_unused(trim=False)  # trimming after every group costs 2-8% of its CPU
+    return row, (ends, joined)
 
 
-def _merge_task(*packs: bytes) -> bytes:
-    return packed_summary.merge(packs)
-
-
-def _summary_task(top_words: int, packed: bytes) -> dict[str, Any]:
-    return packed_summary.to_dict(packed, top_words)
+def _reduce_task(top_words: int, part: int, *groups: GroupPacks) -> dict[str, Any]:
+    """Part `part` of every group's packs (in group order) merged into its head. The worker
+    ran groups before: their freed heap goes back first, so that this peak does not come on
+    top of theirs."""
+    worker_memory.release_unused()
+    packs = []
+    for ends, joined in groups:
+        start = ends[part - 1] if part else 0
+        packs.append(pa.py_buffer(joined).slice(start, ends[part] - start))
+    head = summary_parts.reduce(packs, top_words)
+    worker_memory.release_unused()
+    return head
 
 
 _WORKERS: dict[str, FileGroupWorker] = {}
