@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.bench import bulk, corpus, procs
+from loadtests.bench.hops import free_port
 from loadtests.bench.targets import Target, ratio
 from serve_app.ops.job_client import JobClient
 from serve_app.ops.loadtest.service import Ports, running, tail, up_command
@@ -109,15 +110,25 @@ def job_service(
     ports = Ports(
         args.port, args.dashboard_port, args.haproxy_metrics_port, args.haproxy_stats_port
     )
+    url = f"http://127.0.0.1:{ports.port}"
+    env = service_env(args, out, roots)
+    with running(up_command(ports), url, log=out / "service.log", env=env) as proc:
+        yield url, proc.pid
+
+
+def service_env(args: argparse.Namespace, out: Path, roots: Sequence[Path]) -> dict[str, str]:
     env = {
         "CLEANSERVE_JOB_ROOTS": ":".join(str(r) for r in roots),
         "CLEANSERVE_JOB_STATE_DIR": str(out / "job-state"),
+        # Serve's fallback proxy binds fixed ports (8500, 9000) with SO_REUSEPORT: with another
+        # service on this machine, either could answer the other's requests (seen: this
+        # benchmark's jobs refused by another service's job roots).
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
     }
     if args.job_engine:
         env["CLEANSERVE_JOB_ENGINE"] = args.job_engine
-    url = f"http://127.0.0.1:{ports.port}"
-    with running(up_command(ports), url, log=out / "service.log", env=env) as proc:
-        yield url, proc.pid
+    return env
 
 
 def warm_up(data: corpus.Corpus, outdir: Path, url: str) -> None:

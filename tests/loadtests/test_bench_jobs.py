@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import pytest
 
 from loadtests.bench import jobs
@@ -97,3 +100,18 @@ def test_the_memory_table_shows_the_largest_process_and_the_largest_private_part
     results = {"command": "x", "corpus": {"files": 2, "bytes": 100}, "loadavg": (1, 1, 1)}
     text = jobs.report({**results, "runs": {}, "memory": memory}, [])
     assert "| 99 | SUCCEEDED | 3.5 | _group_task | 334 | 250 (_group_task) | 4,000 |" in text
+
+
+def test_the_service_gets_fallback_proxy_ports_of_its_own(tmp_path: Path) -> None:
+    """Serve's fallback proxy binds fixed ports (8500, 9000) with SO_REUSEPORT: the benchmark's
+    service must not share them with another service on the machine."""
+    args = argparse.Namespace(job_engine=None)
+    first = jobs.service_env(args, tmp_path, [tmp_path])
+    second = jobs.service_env(args, tmp_path, [tmp_path])
+    assert first["CLEANSERVE_JOB_ROOTS"] == str(tmp_path)
+    ports = [
+        env[f"RAY_SERVE_FALLBACK_PROXY_{kind}_PORT"]
+        for env in (first, second)
+        for kind in ("HTTP", "GRPC")
+    ]
+    assert "8500" not in ports and "9000" not in ports
