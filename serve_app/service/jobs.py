@@ -2,13 +2,14 @@
 counts and writes its own shard) -> one small row per group for the driver's progress, and a
 partial summary per group -> merged -> `summary.json`, then `_SUCCESS`.
 
-The groups run as plain Ray tasks (`engine="ray-tasks"`, the default), each partial summary
-split by word into parts (`summary_parts`: one per `summary_part_bytes` of input, at least one
-per worker), each part reduced by one task at the end: the driver merges no word counts, so
-its serial share stays small as the data grows, and no process holds more than a part of the
-job's words, so every process's memory stays flat as the job grows. Or they run
-in a Ray Data pipeline (`"ray-data"`: `from_items(groups) -> map_batches(FileGroupWorker,
-batch_size=1)` on a fixed actor pool), whose rows carry the partial summaries to the driver.
+The groups run as plain Ray tasks (`engine="ray-tasks"`, the default, `job_tasks`), each
+partial summary split by word into parts (`summary_parts`: one per `summary_part_bytes` of
+input, at least one per worker), each part reduced by one task at the end: the driver merges
+no word counts, so its serial share stays small as the data grows, and no process holds more
+than a part of the job's words, so every process's memory stays flat as the job grows.
+Or they run in a Ray Data pipeline (`"ray-data"`: `from_items(groups) ->
+map_batches(FileGroupWorker, batch_size=1)` on a fixed actor pool), whose rows carry the
+partial summaries to the driver (which merges them: its memory grows with the words).
 The same work unit either way; `loadtests.bench.job_engines` measures both (docs/performance.md).
 
 Only paths travel through Ray: a worker reads its files itself and writes its shard itself
@@ -28,15 +29,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
 import orjson
-import pyarrow as pa
 
-from serve_app.core import counting, packed_summary, summary_parts
+from serve_app.core import counting, packed_summary
 from serve_app.core.pipeline import BulkOptions, analyze_records
 from serve_app.core.records.base import ParseOptions, Record, RecordMaker
 from serve_app.core.summary import Summary
-from serve_app.service import worker_memory
 from serve_app.service.job_files import ShardWriter, file_records
 from serve_app.service.storage import InputFile, Storage, StorageConfig, atomic_output, is_uri
 
@@ -267,13 +265,6 @@ GROUPS_PER_WORKER: Final = 4
 MIN_GROUP_BYTES: Final = 1 << 20
 
 
-def summary_part_count(spec: JobSpec) -> int:
-    """Parts of the summary's words: one per spec.summary_part_bytes of input and at least one
-    per worker (the reductions at the end keep every worker busy)."""
-    total = sum(f.size for f in spec.files)
-    return max(1, spec.max_workers, -(-total // max(1, spec.summary_part_bytes)))
-
-
 def group_items(spec: JobSpec) -> list[dict[str, Any]]:
     """One item per group: its number, its files as JSON, and the job-wide number of its first
     file (`first_file`, for the first pass of dedup.duplicates)."""
@@ -305,7 +296,9 @@ def run_pipeline(
 
         items = job_dedup.with_duplicates(spec, items, signed)
     if spec.engine == "ray-tasks":
-        rows, finish = _task_rows(spec, items)
+        from serve_app.service import job_tasks
+
+        rows, finish = job_tasks.task_rows(spec, items)
     else:
         rows, finish = _dataset_rows(spec, items)
     for row in rows:
@@ -399,90 +392,6 @@ def _dataset_rows(
             yield row
 
     return rows(), lambda: summary.to_dict(spec.top_words)
-
-
-def _task_rows(
-    spec: JobSpec, items: list[dict[str, Any]]
-) -> tuple[Rows, Callable[[], dict[str, Any]]]:
-    """The same groups as plain Ray tasks (`tasks_in_flight`); a task whose worker died is run
-    again by Ray (max_retries), and its shard replaced. Each task's partial summary, split by
-    word into parts (`summary_parts`), stays in the object store; at the end each part is
-    reduced by one task, a worker's worth of parts in flight at a time (warm workers, no new
-    process): the driver only sees the small rows and each part's few top words."""
-    import ray
-
-    parts = summary_part_count(spec)
-    task = ray.remote(_group_task).options(num_returns=2, **group_task_options(spec))
-    by_group: dict[int, ObjectRef[Any]] = {}  # each group's packs
-
-    def rows() -> Rows:
-        light = ray.put(dataclasses.replace(spec, files=()))
-
-        def start(item: dict[str, Any]) -> Started:
-            refs: list[ObjectRef[Any]] = task.remote(light, item, parts)  # type: ignore[assignment]
-            return refs[0], (item["group"], refs[1])
-
-        for ref, (group, packs_ref) in tasks_in_flight(spec, items, start):
-            row: dict[str, Any] = ray.get(ref)
-            yield row
-            by_group[group] = packs_ref
-
-    def finish() -> dict[str, Any]:
-        if not items:
-            return Summary().to_dict(spec.top_words)
-        packs = [by_group[group] for group in sorted(by_group)]  # in group order: ties break
-        reduce = ray.remote(_reduce_task).options(**group_task_options(spec))
-
-        def start(item: dict[str, Any]) -> Started:
-            return reduce.remote(spec.top_words, item["part"], *packs), item["part"]
-
-        heads: list[dict[str, Any]] = [{} for _ in range(parts)]
-        reductions = [{"part": part} for part in range(parts)]
-        for ref, part in tasks_in_flight(spec, reductions, start):
-            heads[part] = ray.get(ref)
-        return summary_parts.combine(heads, spec.top_words)
-
-    return rows(), finish
-
-
-# A group's packs, one per part, in one object: (their ends, their bytes as a uint8 array).
-# One object per group whatever the parts (an object per part, once below 100 KB, would be
-# inlined in the driver's memory); numpy travels out of band, so a reduction maps its part's
-# bytes from the object store, not a copy of every part.
-GroupPacks = tuple[list[int], "np.ndarray[Any, np.dtype[np.uint8]]"]
-
-
-def _group_task(spec: JobSpec, item: dict[str, Any], parts: int) -> tuple[Any, GroupPacks]:
-    """The group's row and its summary's `parts` packs."""
-    worker = _WORKERS.get(spec.id)
-    if worker is None:  # one per job per worker process: the dictionaries load once
-        _WORKERS.clear()
-        worker = _WORKERS[spec.id] = FileGroupWorker(spec)
-    result = worker.process({key: [value] for key, value in item.items()}, 0)
-    row = {key: getattr(result, key) for key in ROW_KEYS[:-1]}
-    packs = summary_parts.split(result.summary, parts=parts, origin=result.group)
-    joined = np.frombuffer(b"".join(packs), dtype=np.uint8)
-    ends = list(itertools.accumulate(map(len, packs)))
-    del result, packs
-    worker_memory.release_unused(trim=False)  # trimming after every group costs 2-8% of its CPU
-    return row, (ends, joined)
-
-
-def _reduce_task(top_words: int, part: int, *groups: GroupPacks) -> dict[str, Any]:
-    """Part `part` of every group's packs (in group order) merged into its head. The worker
-    ran groups before: their freed heap goes back first, so that this peak does not come on
-    top of theirs."""
-    worker_memory.release_unused()
-    packs = []
-    for ends, joined in groups:
-        start = ends[part - 1] if part else 0
-        packs.append(pa.py_buffer(joined).slice(start, ends[part] - start))
-    head = summary_parts.reduce(packs, top_words)
-    worker_memory.release_unused()
-    return head
-
-
-_WORKERS: dict[str, FileGroupWorker] = {}
 
 
 def write_markers(storage: Storage, spec: JobSpec, summary: dict[str, Any]) -> None:

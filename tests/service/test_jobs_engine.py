@@ -11,7 +11,7 @@ import pytest
 
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records.base import ParseOptions
-from serve_app.service import jobs
+from serve_app.service import job_tasks, jobs
 from serve_app.service.storage import InputFile, Storage, StorageConfig
 
 
@@ -191,11 +191,11 @@ def test_the_parts_reduced_apart_give_the_summary_of_one_pass(tmp_path: Path) ->
     for n, item in enumerate(files):  # a group per file
         expected.merge(jobs.process_group(storage, spec, n, [item]).summary)
         group = {"group": n, "files": orjson.dumps([[item.uri, item.size]]).decode()}
-        row, packs = jobs._group_task(spec, group, 4)
+        row, packs = job_tasks._group_task(spec, group, 4)
         assert row["records"] == 20 and len(packs[0]) == 4
         groups.append(packs)
     assert len(groups) == 3
-    heads = [jobs._reduce_task(5, part, *groups) for part in range(4)]
+    heads = [job_tasks._reduce_task(5, part, *groups) for part in range(4)]
     assert all(0 < head["unique_words"] < 50 for head in heads)  # every part has some words
     assert summary_parts.combine(heads, 5) == expected.to_dict(5)
 
@@ -204,6 +204,6 @@ def test_a_summary_part_per_part_bytes_and_at_least_one_per_worker() -> None:
     files = tuple(InputFile(f"/d/{i}", 100) for i in range(10))
     spec = jobs.JobSpec(id="t", files=files, output="/o", storage=StorageConfig(roots=("/",)))
     parts = jobs.dataclasses.replace
-    assert jobs.summary_part_count(parts(spec, summary_part_bytes=300)) == 4
-    assert jobs.summary_part_count(parts(spec, summary_part_bytes=10**6)) == spec.max_workers
-    assert jobs.summary_part_count(parts(spec, files=(), max_workers=1)) == 1
+    assert job_tasks.summary_part_count(parts(spec, summary_part_bytes=300)) == 4
+    assert job_tasks.summary_part_count(parts(spec, summary_part_bytes=10**6)) == spec.max_workers
+    assert job_tasks.summary_part_count(parts(spec, files=(), max_workers=1)) == 1
