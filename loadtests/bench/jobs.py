@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.bench import bulk, corpus, procs
+from loadtests.bench.hops import free_port
 from loadtests.bench.targets import Target, ratio
 from serve_app.ops.job_client import JobClient
 from serve_app.ops.loadtest.service import Ports, running, tail, up_command
 
 SEED = bulk.SEED_OPTIONS
 WORKER_MARKERS = (
-    "FileGroupWorker", "_group_task", "_merge_task", "_summary_task", "SignatureWorker",
+    "FileGroupWorker", "_group_task", "_reduce_task", "SignatureWorker",
     "_signature_task",
 )  # fmt: skip
 JOB_ROWS = {
@@ -109,15 +110,25 @@ def job_service(
     ports = Ports(
         args.port, args.dashboard_port, args.haproxy_metrics_port, args.haproxy_stats_port
     )
+    url = f"http://127.0.0.1:{ports.port}"
+    env = service_env(args, out, roots)
+    with running(up_command(ports), url, log=out / "service.log", env=env) as proc:
+        yield url, proc.pid
+
+
+def service_env(args: argparse.Namespace, out: Path, roots: Sequence[Path]) -> dict[str, str]:
     env = {
         "CLEANSERVE_JOB_ROOTS": ":".join(str(r) for r in roots),
         "CLEANSERVE_JOB_STATE_DIR": str(out / "job-state"),
+        # Serve's fallback proxy binds fixed ports (8500, 9000) with SO_REUSEPORT: with another
+        # service on this machine, either could answer the other's requests (seen: this
+        # benchmark's jobs refused by another service's job roots).
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
     }
     if args.job_engine:
         env["CLEANSERVE_JOB_ENGINE"] = args.job_engine
-    url = f"http://127.0.0.1:{ports.port}"
-    with running(up_command(ports), url, log=out / "service.log", env=env) as proc:
-        yield url, proc.pid
+    return env
 
 
 def warm_up(data: corpus.Corpus, outdir: Path, url: str) -> None:
@@ -250,12 +261,15 @@ def targets(runs: Mapping[str, Mapping[str, Any]]) -> list[Target]:
 def memory_runs(
     args: argparse.Namespace, tmp: Path, url: str, sid: int, sizes: Sequence[int]
 ) -> list[dict[str, Any]]:
-    """A seed-mode, summary-only job over corpora of each size: the peak RSS of every process."""
+    """A seed-mode, summary-only job over corpora of each size: the peak RSS of every process,
+    and its private part (RSS less file-backed and shared pages: libraries and the object store
+    pages it mapped, which other processes count too)."""
     out = []
     for size in sizes:
         files = max(1, size // 275_000)  # the corpus's mean file size
         data = corpus.write(corpus.CorpusSpec(files=files, seed=args.seed), tmp / f"memory-{size}")
         peaks: dict[int, tuple[str, int]] = {}
+        private: dict[int, tuple[str, int]] = {}
         with procs.RssSampler(sid) as rss, JobClient(url, timeout_s=300) as client:
             job = client.submit(
                 [str(data.directory)], str(tmp / f"memory-out-{size}"), options=SEED, include=[]
@@ -263,14 +277,17 @@ def memory_runs(
             while True:
                 for proc in procs.session_processes(sid):
                     with contextlib.suppress(Exception):
-                        now = proc.memory_info().rss
-                        if now > peaks.get(proc.pid, ("", 0))[1]:
-                            peaks[proc.pid] = (procs.label(proc), now)
+                        info = proc.memory_info()
+                        if info.rss > peaks.get(proc.pid, ("", 0))[1]:
+                            peaks[proc.pid] = (procs.label(proc), info.rss)
+                        if info.rss - info.shared > private.get(proc.pid, ("", 0))[1]:
+                            private[proc.pid] = (procs.label(proc), info.rss - info.shared)
                 job = client.status(job["id"])
                 if job["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
                     break
                 time.sleep(0.2)
         largest = max(peaks.values(), key=lambda item: item[1])
+        most_private = max(private.values(), key=lambda item: item[1])
         out.append(
             {
                 "bytes": data.total_bytes,
@@ -279,12 +296,15 @@ def memory_runs(
                 "session_peak_bytes": rss.peak_bytes,
                 "largest_process": largest[0],
                 "largest_process_peak_bytes": largest[1],
+                "largest_private_process": most_private[0],
+                "largest_private_bytes": most_private[1],
             }
         )
         shutil.rmtree(data.directory, ignore_errors=True)
         print(
             f"  {data.total_bytes / 1e6:8,.0f} MB  {job['state']}  largest process {largest[0]} "
-            f"{largest[1] / 2**20:,.0f} MiB, session {rss.peak_bytes / 2**20:,.0f} MiB",
+            f"{largest[1] / 2**20:,.0f} MiB (largest private: {most_private[0]} "
+            f"{most_private[1] / 2**20:,.0f} MiB), session {rss.peak_bytes / 2**20:,.0f} MiB",
             flush=True,
         )
     return out
@@ -333,14 +353,21 @@ def report(results: Mapping[str, Any], checks: Sequence[Target]) -> str:
     if memory := results.get("memory"):
         lines += [
             "",
-            "| corpus MB | state | s | largest process | its peak MiB | session peak MiB |",
-            "| ---: | --- | ---: | --- | ---: | ---: |",
+            "| corpus MB | state | s | largest process | its peak MiB "
+            "| largest private (process) MiB | session peak MiB |",
+            "| ---: | --- | ---: | --- | ---: | ---: | ---: |",
         ]
         for m in memory:
             peak = m["largest_process_peak_bytes"] / 2**20
+            private = (
+                f"{m['largest_private_bytes'] / 2**20:,.0f} ({m['largest_private_process']})"
+                if "largest_private_bytes" in m
+                else "–"
+            )
             lines.append(
                 f"| {m['bytes'] / 1e6:,.0f} | {m['state']} | {m['seconds']:.1f} | "
-                f"{m['largest_process']} | {peak:,.0f} | {m['session_peak_bytes'] / 2**20:,.0f} |"
+                f"{m['largest_process']} | {peak:,.0f} | {private} | "
+                f"{m['session_peak_bytes'] / 2**20:,.0f} |"
             )
     if notes := results.get("notes"):
         lines += ["", *(f"- {note}" for note in notes)]

@@ -2,11 +2,14 @@
 counts and writes its own shard) -> one small row per group for the driver's progress, and a
 partial summary per group -> merged -> `summary.json`, then `_SUCCESS`.
 
-The groups run as plain Ray tasks (`engine="ray-tasks"`, the default), each partial summary
-merged by other tasks, four consecutive groups at a time, level by level (`SummaryTree`): the
-driver merges no word counts, so its serial share stays small as the data grows. Or they run
-in a Ray Data pipeline (`"ray-data"`: `from_items(groups) -> map_batches(FileGroupWorker,
-batch_size=1)` on a fixed actor pool), whose rows carry the partial summaries to the driver.
+The groups run as plain Ray tasks (`engine="ray-tasks"`, the default, `job_tasks`), each
+partial summary split by word into parts (`summary_parts`: one per `summary_part_bytes` of
+input, at least one per worker), each part reduced by one task at the end: the driver merges
+no word counts, so its serial share stays small as the data grows, and no process holds more
+than a part of the job's words, so every process's memory stays flat as the job grows.
+Or they run in a Ray Data pipeline (`"ray-data"`: `from_items(groups) ->
+map_batches(FileGroupWorker, batch_size=1)` on a fixed actor pool), whose rows carry the
+partial summaries to the driver (which merges them: its memory grows with the words).
 The same work unit either way; `loadtests.bench.job_engines` measures both (docs/performance.md).
 
 Only paths travel through Ray: a worker reads its files itself and writes its shard itself
@@ -64,6 +67,11 @@ class JobSpec:
     worker_cpus: float = 0.25
     max_workers: int = 2
     engine: str = "ray-tasks"  # or "ray-data": the same work unit in a Ray Data pipeline
+    # Input bytes per part of the summary's words (ray-tasks): a part's reduction holds its
+    # words alone, so this bounds its memory whatever the job's size (in seed mode 32 MB of
+    # input hold ~0.1 M distinct words; 128 MB parts peaked at 426 MiB private in a 1 GB job
+    # against 242 for a 100 MB job's group tasks).
+    summary_part_bytes: int = 32 << 20
 
 
 @dataclass(slots=True)
@@ -174,15 +182,19 @@ class FileGroupWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {key: [] for key in ROW_KEYS}
-        duplicates = batch.get("duplicates")  # with dedup.duplicates: the first pass's findings
-        for k, (group, files) in enumerate(zip(batch["group"], batch["files"], strict=True)):
-            items = [InputFile(uri, int(size)) for uri, size in orjson.loads(files)]
-            known = None if duplicates is None else decode_duplicates(duplicates[k])
-            result = process_group(self._storage, self._spec, int(group), items, known)
+        for k in range(len(batch["group"])):
+            result = self.process(batch, k)
             for key in ROW_KEYS[:-1]:
                 out[key].append(getattr(result, key))
             out["summary"].append(packed_summary.pack(result.summary))
         return out
+
+    def process(self, batch: Mapping[str, Sequence[Any]], k: int) -> GroupResult:
+        """The batch's k-th group."""
+        items = [InputFile(uri, int(size)) for uri, size in orjson.loads(batch["files"][k])]
+        duplicates = batch.get("duplicates")  # with dedup.duplicates: the first pass's findings
+        known = None if duplicates is None else decode_duplicates(duplicates[k])
+        return process_group(self._storage, self._spec, int(batch["group"][k]), items, known)
 
 
 ROW_KEYS: Final = ("group", "shard", "files", "records", "failed", "bytes", "summary")
@@ -284,7 +296,9 @@ def run_pipeline(
 
         items = job_dedup.with_duplicates(spec, items, signed)
     if spec.engine == "ray-tasks":
-        rows, finish = _task_rows(spec, items)
+        from serve_app.service import job_tasks
+
+        rows, finish = job_tasks.task_rows(spec, items)
     else:
         rows, finish = _dataset_rows(spec, items)
     for row in rows:
@@ -378,100 +392,6 @@ def _dataset_rows(
             yield row
 
     return rows(), lambda: summary.to_dict(spec.top_words)
-
-
-def _task_rows(
-    spec: JobSpec, items: list[dict[str, Any]]
-) -> tuple[Rows, Callable[[], dict[str, Any]]]:
-    """The same groups as plain Ray tasks (`tasks_in_flight`); a task whose worker died is run
-    again by Ray (max_retries), and its shard replaced. Each task's partial summary stays in
-    the object store and is merged by other tasks (`SummaryTree`): the driver only sees the
-    small rows."""
-    import ray
-
-    task = ray.remote(_group_task).options(num_returns=2, **group_task_options(spec))
-    merge = ray.remote(_merge_task).options(num_cpus=spec.worker_cpus, max_retries=-1)
-    tree = SummaryTree(len(items), lambda parts: merge.remote(*parts))
-
-    def rows() -> Rows:
-        light = ray.put(dataclasses.replace(spec, files=()))
-
-        def start(item: dict[str, Any]) -> Started:
-            refs: list[ObjectRef[Any]] = task.remote(light, item)  # type: ignore[assignment]
-            return refs[0], (item["group"], refs[1])
-
-        for ref, (group, state_ref) in tasks_in_flight(spec, items, start):
-            row: dict[str, Any] = ray.get(ref)
-            yield row
-            tree.add(group, state_ref)
-
-    def finish() -> dict[str, Any]:
-        root = tree.root()
-        if root is None:
-            return Summary().to_dict(spec.top_words)
-        done: dict[str, Any] = ray.get(
-            ray.remote(_summary_task)
-            .options(num_cpus=spec.worker_cpus)
-            .remote(spec.top_words, root)
-        )
-        return done
-
-    return rows(), finish
-
-
-class SummaryTree:
-    """Partial summaries merged FAN_IN consecutive groups at a time, level by level, as soon as
-    a range is complete. Merging is associative and keeps first-occurrence order when ranges
-    are merged in order, so the root equals one sequential pass over the groups; and no single
-    process merges every group's word counts (the driver merges none)."""
-
-    FAN_IN: Final = 4
-
-    def __init__(self, groups: int, merge: Callable[[list[Any]], Any]) -> None:
-        self._merge = merge
-        self._sizes = [groups]  # nodes per level, leaves first, up to a level of one
-        while self._sizes[-1] > 1:
-            self._sizes.append(-(-self._sizes[-1] // self.FAN_IN))
-        self._nodes: list[dict[int, Any]] = [{} for _ in self._sizes]
-
-    def add(self, group: int, part: Any) -> None:
-        level, index = 0, group
-        self._nodes[0][index] = part
-        while level + 1 < len(self._sizes):
-            parent = index // self.FAN_IN
-            first = parent * self.FAN_IN
-            children = range(first, min(first + self.FAN_IN, self._sizes[level]))
-            nodes = self._nodes[level]
-            if any(child not in nodes for child in children):
-                return
-            parts = [nodes.pop(child) for child in children]
-            self._nodes[level + 1][parent] = parts[0] if len(parts) == 1 else self._merge(parts)
-            level, index = level + 1, parent
-
-    def root(self) -> Any:
-        """The merged whole once every group was added (None for no group)."""
-        return self._nodes[-1].get(0) if self._sizes[0] else None
-
-
-def _group_task(spec: JobSpec, item: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-    worker = _WORKERS.get(spec.id)
-    if worker is None:  # one per job per worker process: the dictionaries load once
-        _WORKERS.clear()
-        worker = _WORKERS[spec.id] = FileGroupWorker(spec)
-    out = worker({key: [value] for key, value in item.items()})  # a batch of one group
-    row = {key: values[0] for key, values in out.items() if key != "summary"}
-    return row, out["summary"][0]
-
-
-def _merge_task(*packs: bytes) -> bytes:
-    return packed_summary.merge(packs)
-
-
-def _summary_task(top_words: int, packed: bytes) -> dict[str, Any]:
-    return packed_summary.to_dict(packed, top_words)
-
-
-_WORKERS: dict[str, FileGroupWorker] = {}
 
 
 def write_markers(storage: Storage, spec: JobSpec, summary: dict[str, Any]) -> None:

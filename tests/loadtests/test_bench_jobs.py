@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import pytest
 
 from loadtests.bench import jobs
@@ -16,6 +19,7 @@ def test_amdahl_projects_from_the_serial_fraction() -> None:
     ("label", "worker"),
     [
         ("_group_task", True),
+        ("_reduce_task", True),
         ("MapWorker(MapBatches(FileGroupWorker))", True),
         ("JobRunner", False),
         ("IDLE", False),
@@ -78,3 +82,36 @@ def test_targets_and_report_use_ratios_from_the_same_run() -> None:
     row = "| job-seed-summary | 7.69 | 13.00 | 6.50 | 1.30x | 2.17x | – | 3.0% | 11.0x | 22.1x |"
     assert row in text
     assert "| job, seed mode, summary only vs the seed script | 1.300x | 1.3x | met |" in text
+
+
+def test_the_memory_table_shows_the_largest_process_and_the_largest_private_part() -> None:
+    memory = [
+        {
+            "bytes": 99e6,
+            "state": "SUCCEEDED",
+            "seconds": 3.5,
+            "largest_process": "_group_task",
+            "largest_process_peak_bytes": 334 * 2**20,
+            "largest_private_process": "_group_task",
+            "largest_private_bytes": 250 * 2**20,
+            "session_peak_bytes": 4000 * 2**20,
+        }
+    ]
+    results = {"command": "x", "corpus": {"files": 2, "bytes": 100}, "loadavg": (1, 1, 1)}
+    text = jobs.report({**results, "runs": {}, "memory": memory}, [])
+    assert "| 99 | SUCCEEDED | 3.5 | _group_task | 334 | 250 (_group_task) | 4,000 |" in text
+
+
+def test_the_service_gets_fallback_proxy_ports_of_its_own(tmp_path: Path) -> None:
+    """Serve's fallback proxy binds fixed ports (8500, 9000) with SO_REUSEPORT: the benchmark's
+    service must not share them with another service on the machine."""
+    args = argparse.Namespace(job_engine=None)
+    first = jobs.service_env(args, tmp_path, [tmp_path])
+    second = jobs.service_env(args, tmp_path, [tmp_path])
+    assert first["CLEANSERVE_JOB_ROOTS"] == str(tmp_path)
+    ports = [
+        env[f"RAY_SERVE_FALLBACK_PROXY_{kind}_PORT"]
+        for env in (first, second)
+        for kind in ("HTTP", "GRPC")
+    ]
+    assert "8500" not in ports and "9000" not in ports

@@ -11,7 +11,7 @@ import pytest
 
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records.base import ParseOptions
-from serve_app.service import jobs
+from serve_app.service import job_tasks, jobs
 from serve_app.service.storage import InputFile, Storage, StorageConfig
 
 
@@ -147,52 +147,11 @@ def test_a_group_carries_the_review_analytics(tmp_path: Path) -> None:
     assert sum(summary["sentiment"]["labels"].values()) == 3
 
 
-# -- merging partial summaries (the ray-tasks engine's tree) -----------------------------------
-
-
-def tree_root(groups: int, arrival: list[int]) -> tuple[object, list[list[object]]]:
-    """The root of a SummaryTree over `groups` leaves added in `arrival` order, where a merge
-    is a list of its parts: the nesting shows which ranges were merged together."""
-    merges: list[list[object]] = []
-
-    def merge(parts: list[object]) -> object:
-        merges.append(parts)
-        return ("merged", tuple(parts))
-
-    tree = jobs.SummaryTree(groups, merge)
-    for group in arrival:
-        assert tree.root() is None or groups == 1
-        tree.add(group, group)
-    return tree.root(), merges
-
-
-def leaves(node: object) -> list[int]:
-    if isinstance(node, int):
-        return [node]
-    assert isinstance(node, tuple) and node[0] == "merged"
-    return [leaf for part in node[1] for leaf in leaves(part)]
-
-
-@pytest.mark.parametrize("groups", [1, 2, 3, 4, 5, 16, 17, 33])
-@pytest.mark.parametrize("seed", range(5))
-def test_the_tree_merges_every_group_once_in_order_whatever_the_arrival(
-    groups: int, seed: int
-) -> None:
-    import random
-
-    arrival = list(range(groups))
-    random.Random(seed).shuffle(arrival)
-    root, merges = tree_root(groups, arrival)
-    assert leaves(root) == list(range(groups))  # each once, ranges in order
-    assert all(2 <= len(parts) <= jobs.SummaryTree.FAN_IN for parts in merges)
-
-
-def test_no_group_has_no_root() -> None:
-    assert jobs.SummaryTree(0, lambda parts: parts).root() is None
+# -- merging partial summaries ------------------------------------------------------------
 
 
 def test_merging_ranges_equals_one_sequential_pass() -> None:
-    """Summary.merge is associative, first-occurrence order included: the tree's premise."""
+    """Summary.merge is associative, first-occurrence order included."""
     from serve_app.core.summary import Summary
 
     parts = []
@@ -205,7 +164,46 @@ def test_merging_ranges_equals_one_sequential_pass() -> None:
         sequential.merge(Summary.from_state(part.to_state()))
     left = Summary().merge(parts[0]).merge(parts[1])
     right = Summary().merge(parts[2]).merge(parts[3]).merge(parts[4])
-    tree = Summary().merge(left).merge(right)
-    assert tree.to_state() == sequential.to_state()
-    assert list(tree.word_counts) == list(sequential.word_counts)
-    assert tree.top_words(6) == sequential.top_words(6)
+    ranges = Summary().merge(left).merge(right)
+    assert ranges.to_state() == sequential.to_state()
+    assert list(ranges.word_counts) == list(sequential.word_counts)
+    assert ranges.top_words(6) == sequential.top_words(6)
+
+
+# -- the ray-tasks engine's summary: split by word in each group, each part reduced apart ------
+
+
+def test_the_parts_reduced_apart_give_the_summary_of_one_pass(tmp_path: Path) -> None:
+    from serve_app.core import summary_parts
+    from serve_app.core.summary import Summary
+
+    texts = [" ".join(f"w{(i * 7 + k) % 50}" for k in range(i % 9 + 1)) for i in range(60)]
+    for n in range(3):
+        lines = (orjson.dumps({"text": text}) for text in texts[n * 20 : (n + 1) * 20])
+        (tmp_path / f"{n}.jsonl").write_bytes(b"\n".join(lines))
+    files = tuple(
+        InputFile(str(tmp_path / f"{n}.jsonl"), (tmp_path / f"{n}.jsonl").stat().st_size)
+        for n in range(3)
+    )
+    storage, spec = make_spec(tmp_path, files=files, options=BulkOptions(include=frozenset()))
+    expected = Summary()
+    groups = []
+    for n, item in enumerate(files):  # a group per file
+        expected.merge(jobs.process_group(storage, spec, n, [item]).summary)
+        group = {"group": n, "files": orjson.dumps([[item.uri, item.size]]).decode()}
+        row, packs = job_tasks._group_task(spec, group, 4)
+        assert row["records"] == 20 and len(packs[0]) == 4
+        groups.append(packs)
+    assert len(groups) == 3
+    heads = [job_tasks._reduce_task(5, part, *groups) for part in range(4)]
+    assert all(0 < head["unique_words"] < 50 for head in heads)  # every part has some words
+    assert summary_parts.combine(heads, 5) == expected.to_dict(5)
+
+
+def test_a_summary_part_per_part_bytes_and_at_least_one_per_worker() -> None:
+    files = tuple(InputFile(f"/d/{i}", 100) for i in range(10))
+    spec = jobs.JobSpec(id="t", files=files, output="/o", storage=StorageConfig(roots=("/",)))
+    parts = jobs.dataclasses.replace
+    assert job_tasks.summary_part_count(parts(spec, summary_part_bytes=300)) == 4
+    assert job_tasks.summary_part_count(parts(spec, summary_part_bytes=10**6)) == spec.max_workers
+    assert job_tasks.summary_part_count(parts(spec, files=(), max_workers=1)) == 1
