@@ -10,8 +10,6 @@ summaries in order (`Summary.merge`), ties in `top_words` included. Measured aga
 
 from __future__ import annotations
 
-import dataclasses
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +17,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from serve_app.core.arrow_arrays import int64_array, utf8_array
 from serve_app.core.summary import Summary, merge_columns, top_of
 
 __all__ = ["merge", "pack", "to_dict", "totals", "unpack"]
@@ -29,12 +26,8 @@ _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64())])
 
 
 def pack(summary: Summary) -> bytes:
-    if summary.columns and not summary.word_counts:  # counted by Arrow: no Python word
-        words, counts = merge_columns(summary.columns)
-        return _write(_totals(summary), words, counts)
-    counts = summary.settle()
-    words = utf8_array(list(counts))
-    return _write(_totals(summary), words, int64_array(counts.values(), len(counts)))
+    words, counts = summary.word_columns()  # Arrow's own when it counted them: no Python word
+    return _write(_totals(summary), words, counts)
 
 
 def unpack(packed: bytes) -> Summary:
@@ -75,7 +68,7 @@ def to_dict(packed: bytes, top_n: int = 10) -> dict[str, Any]:
 
 
 def _totals(summary: Summary) -> dict[str, Any]:
-    return dataclasses.replace(summary, word_counts=Counter(), columns=[]).to_state()
+    return summary.without_words().to_state()
 
 
 def _write(totals: dict[str, Any], words: pa.Array, counts: pa.Array) -> bytes:

@@ -15,6 +15,7 @@ string per word, which was a third of a seed-mode chunk's CPU. The columns come 
 `word_counts` in first-occurrence order.
 """
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from serve_app.core.arrow_arrays import int64_array, numbers
+from serve_app.core.arrow_arrays import int64_array, numbers, utf8_array
 
 __all__ = ["Summary", "merge_columns", "top_of"]
 
@@ -193,6 +194,18 @@ class Summary:
             return top_of(*merged, n)
         # most_common sorts stably: equal counts keep first-occurrence order
         return self.settle().most_common(n)
+
+    def word_columns(self) -> tuple[pa.Array, pa.Array]:
+        """Every word and its count as two Arrow columns, in first-occurrence order: from the
+        columns as they are when all words are there, else from the settled Counter."""
+        if (merged := self._merged_columns()) is not None:
+            return merged
+        counts = self.settle()
+        return utf8_array(list(counts)), int64_array(counts.values(), len(counts))
+
+    def without_words(self) -> "Summary":
+        """A copy with the totals and analytics only."""
+        return dataclasses.replace(self, word_counts=Counter(), columns=[])
 
     def _merged_columns(self) -> tuple[pa.Array, pa.Array] | None:
         """The words as one pair of columns when all of them are Arrow's (else None): the

@@ -13,8 +13,6 @@ sequential `Summary.merge` over the origins, ties included. The totals travel in
 
 from __future__ import annotations
 
-import dataclasses
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from serve_app.core.arrow_arrays import int64_array, numbers, utf8_array
+from serve_app.core.arrow_arrays import int64_array, numbers
 from serve_app.core.summary import Summary
 
 __all__ = ["combine", "part_numbers", "reduce", "split"]
@@ -45,9 +43,7 @@ _COMPRESSED = ipc.IpcWriteOptions(compression="zstd")
 def split(summary: Summary, *, parts: int, origin: int) -> list[bytes]:
     """`parts` packs of the summary's words (`origin`: this summary's place in the merge order,
     below 2**31); the totals in the first."""
-    counts = summary.word_counts
-    words = utf8_array(list(counts))
-    values = int64_array(counts.values(), len(counts))
+    words, values = summary.word_columns()
     keys = np.arange(len(words), dtype=np.int64) + (origin << 32)
     totals = _totals(summary)
     empty = _totals(Summary())
@@ -160,7 +156,7 @@ def combine(heads: Sequence[dict[str, Any]], top_n: int = 10) -> dict[str, Any]:
 
 
 def _totals(summary: Summary) -> dict[str, Any]:
-    return dataclasses.replace(summary, word_counts=Counter()).to_state()
+    return summary.without_words().to_state()
 
 
 def _write(totals: dict[str, Any], words: pa.Array, counts: pa.Array, keys: pa.Array) -> bytes:
