@@ -23,6 +23,11 @@ __all__ = ["merge", "pack", "to_dict", "totals", "unpack"]
 
 _TOTALS_KEY = b"cleanserve.summary"
 _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64())])
+# A pack crosses processes (replica -> ingress -> replica, level by level in an upload's merges;
+# the object store in a job), and seed-mode words are long (a Chinese sentence is one word):
+# zstd makes it ~7x smaller for ~1 ms per MB of input (400 seed files, 115 MB: 65 -> 9.4 MB of
+# packs, 0.11 s to write and 0.05 s to read them all, one process).
+_COMPRESSED = ipc.IpcWriteOptions(compression="zstd")
 
 
 def pack(summary: Summary) -> bytes:
@@ -74,7 +79,7 @@ def _totals(summary: Summary) -> dict[str, Any]:
 def _write(totals: dict[str, Any], words: pa.Array, counts: pa.Array) -> bytes:
     schema = _SCHEMA.with_metadata({_TOTALS_KEY: orjson.dumps(totals)})
     sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, schema) as writer:
+    with ipc.new_stream(sink, schema, options=_COMPRESSED) as writer:
         writer.write_batch(pa.record_batch([words, counts], schema=schema))
     return bytes(sink.getvalue().to_pybytes())
 
