@@ -26,10 +26,15 @@ _Part = bytes | asyncio.Task[bytes]
 
 
 class OrderedMerges:
-    # Merging costs about the words it reads: a wide fan-in reads the large upper levels
-    # fewer times (in one process, 96 one-MB chunks of seed reviews: fan-in 4 0.61 CPU-s,
-    # 16 0.57, 32 0.50), and keeps few merges in flight.
-    FAN_IN: Final = 16
+    # Merging costs about the words it reads, and every level reads them again (seed-mode words
+    # are mostly distinct: a Chinese sentence is one word): a wide fan-in reads them fewer
+    # times. In one process, 451 one-MB chunks of the benchmark's 2,000 seed files (1.97 M
+    # distinct words): fan-in 16 5.72 CPU-s, 64 4.23 (the ingress's Counter: 4.06, with the
+    # dicts' unpickling); 96 chunks of 400 files: fan-in 4 0.61, 16 0.57, 32 0.50. In the
+    # service, an upload of the 2,000 files (seed mode, summary only, `loadtests.bench --jobs
+    # --rows seed-single,batch-seed-summary`, quiet machine): fan-in 16 16.4 s (WordCounter
+    # 20.2 CPU-s), 64 13.7 s (14.2), 128 15.1 s (15.6); the old in-ingress Counter 15.0 s.
+    FAN_IN: Final = 64
 
     def __init__(self, merge: Merge, *, fan_in: int = FAN_IN) -> None:
         if fan_in < 2:
