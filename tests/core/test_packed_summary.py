@@ -5,30 +5,7 @@ from hypothesis import strategies as st
 
 from serve_app.core import packed_summary
 from serve_app.core.summary import Summary
-
-# Few distinct words, so that counts tie often and first-occurrence order decides top_words.
-WORDS = st.sampled_from(["a", "b", "c", "好", "质量", "👍", "", "A", "a b", "\u00e9", "e\u0301"])
-
-
-@st.composite
-def summaries(draw: st.DrawFn) -> Summary:
-    summary = Summary()
-    for words in draw(st.lists(st.lists(WORDS, max_size=6), max_size=5)):
-        summary.add_words(char_count=sum(map(len, words)), words=words)
-    for _ in range(draw(st.integers(0, 2))):
-        summary.add_failure()
-    if draw(st.booleans()):
-        summary.add_analysis({"language": "zh", "sentiment": {"label": "positive", "score": 0.5}})
-    if draw(st.booleans()):
-        summary.add_flags(duplicate=draw(st.booleans()), boilerplate=draw(st.booleans()))
-    return summary
-
-
-def sequential(parts: list[Summary]) -> Summary:
-    whole = Summary()
-    for part in parts:
-        whole.merge(Summary.from_state(part.to_state()))
-    return whole
+from tests.core.summaries import sequential, summaries
 
 
 @settings(max_examples=200, deadline=None)  # a loaded machine is not a failure
