@@ -19,25 +19,25 @@ import pyarrow.ipc as ipc
 
 from serve_app.core.summary import Summary, merge_columns, top_of
 
-__all__ = ["merge", "pack", "to_dict", "totals", "unpack"]
+__all__ = ["merge", "pack", "read_columns", "to_dict", "totals", "unpack", "write_columns"]
 
 _TOTALS_KEY = b"cleanserve.summary"
 _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64())])
 # A pack crosses processes (replica -> ingress -> replica, level by level in an upload's merges;
-# the object store in a job), and seed-mode words are long (a Chinese sentence is one word):
-# zstd makes it ~7x smaller for ~1 ms per MB of input (400 seed files, 115 MB: 65 -> 9.4 MB of
-# packs, 0.11 s to write and 0.05 s to read them all, one process).
+# the object store in a job, where every worker that wrote or read it keeps its pages
+# resident), and seed-mode words are long (a Chinese sentence is one word): zstd makes it ~7x
+# smaller for ~1 ms per MB of input (400 seed files, 115 MB: 65 -> 9.4 MB of packs, 0.11 s to
+# write and 0.05 s to read them all, one process; 4 packs of a job's groups: 28.7 -> 4.0 MB).
 _COMPRESSED = ipc.IpcWriteOptions(compression="zstd")
 
 
 def pack(summary: Summary) -> bytes:
-    words, counts = summary.word_columns()  # Arrow's own when it counted them: no Python word
-    return _write(_totals(summary), words, counts)
+    # Arrow's own columns when it counted the words: no Python object per word
+    return write_columns(_SCHEMA, summary, summary.word_columns())
 
 
 def unpack(packed: bytes) -> Summary:
-    totals, words, counts = _read(packed)
-    summary = Summary.from_state(totals)
+    summary, (words, counts) = read_columns(packed)
     summary.word_counts.update(dict(zip(words.to_pylist(), counts.to_pylist(), strict=True)))
     return summary
 
@@ -45,8 +45,7 @@ def unpack(packed: bytes) -> Summary:
 def totals(packed: bytes) -> Summary:
     """The packed summary without its word counts (records, characters, words, analytics):
     read from the stream's schema, so no word is read."""
-    reader = ipc.open_stream(pa.py_buffer(packed))
-    return Summary.from_state(orjson.loads(reader.schema.metadata[_TOTALS_KEY]))
+    return _totals_of(ipc.open_stream(pa.py_buffer(packed)).schema)
 
 
 def merge(parts: Sequence[bytes]) -> bytes:
@@ -54,42 +53,40 @@ def merge(parts: Sequence[bytes]) -> bytes:
     totals = Summary()
     columns: list[tuple[pa.Array, pa.Array]] = []
     for part in parts:
-        state, part_words, part_counts = _read(part)
-        totals.merge(Summary.from_state(state))
+        part_totals, (part_words, part_counts) = read_columns(part)
+        totals.merge(part_totals)
         columns.append((part_words, part_counts))
     if not columns:
         return pack(totals)
-    words, counts = merge_columns(columns)
-    return _write(_totals(totals), words, counts)
+    return write_columns(_SCHEMA, totals, merge_columns(columns))
 
 
 def to_dict(packed: bytes, top_n: int = 10) -> dict[str, Any]:
     """`Summary.to_dict(top_n)` of the packed summary, without unpacking its words."""
-    totals, words, counts = _read(packed)
-    summary = Summary.from_state(totals).to_dict(top_n)
+    totals, (words, counts) = read_columns(packed)
+    summary = totals.to_dict(top_n)
     summary["unique_words"] = len(words)
     summary["top_words"] = [[word, n] for word, n in top_of(words, counts, top_n)]
     return summary
 
 
-def _totals(summary: Summary) -> dict[str, Any]:
-    return summary.without_words().to_state()
-
-
-def _write(totals: dict[str, Any], words: pa.Array, counts: pa.Array) -> bytes:
-    schema = _SCHEMA.with_metadata({_TOTALS_KEY: orjson.dumps(totals)})
+def write_columns(schema: pa.Schema, totals: Summary, columns: Sequence[pa.Array]) -> bytes:
+    """Every pack's envelope (here and `summary_parts`'): the summary's totals (not its words)
+    as JSON in the schema's metadata, and the columns, as one zstd Arrow IPC stream."""
+    state = totals.without_words().to_state()
+    schema = schema.with_metadata({_TOTALS_KEY: orjson.dumps(state)})
     sink = pa.BufferOutputStream()
     with ipc.new_stream(sink, schema, options=_COMPRESSED) as writer:
-        writer.write_batch(pa.record_batch([words, counts], schema=schema))
+        writer.write_batch(pa.record_batch(list(columns), schema=schema))
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _read(packed: bytes) -> tuple[dict[str, Any], pa.Array, pa.Array]:
+def read_columns(packed: bytes | pa.Buffer) -> tuple[Summary, list[pa.Array]]:
+    """What `write_columns` wrote: the totals as a Summary without words, and the columns."""
     reader = ipc.open_stream(pa.py_buffer(packed))
-    totals: dict[str, Any] = orjson.loads(reader.schema.metadata[_TOTALS_KEY])
     table = reader.read_all()
-    return (
-        totals,
-        table.column("word").combine_chunks(),
-        table.column("count").combine_chunks(),
-    )
+    return _totals_of(reader.schema), [column.combine_chunks() for column in table.columns]
+
+
+def _totals_of(schema: pa.Schema) -> Summary:
+    return Summary.from_state(orjson.loads(schema.metadata[_TOTALS_KEY]))

@@ -17,27 +17,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 
 from serve_app.core.arrow_arrays import int64_array, numbers
+from serve_app.core.packed_summary import read_columns, write_columns
 from serve_app.core.summary import Summary
 
 __all__ = ["combine", "part_numbers", "reduce", "split"]
 
-_TOTALS_KEY = b"cleanserve.summary"
 _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64()), ("key", pa.int64())])
 # Bytes of a word that decide its part: its length and up to this many from each end. Cheap
 # (a group's 90 k words in ~10 ms, where hashing every byte took 70) and enough to spread words.
 _ENDS = 8
 _FNV_PRIME = np.uint64(1099511628211)
-# A pack waits in the object store until its part is reduced, the job's distinct words with it
-# (0.34 bytes per input byte in seed mode), and every worker that wrote or read it keeps those
-# pages resident. zstd shrinks them 7x (4 packs of a seed corpus: 28.7 -> 4.0 MB, 12 ms to write
-# and 4 ms to read each, where writing them plain took 35).
-_COMPRESSED = ipc.IpcWriteOptions(compression="zstd")
 
 
 def split(summary: Summary, *, parts: int, origin: int) -> list[bytes]:
@@ -45,10 +38,11 @@ def split(summary: Summary, *, parts: int, origin: int) -> list[bytes]:
     below 2**31); the totals in the first."""
     words, values = summary.word_columns()
     keys = np.arange(len(words), dtype=np.int64) + (origin << 32)
-    totals = _totals(summary)
-    empty = _totals(Summary())
+    # A pack waits in the object store until its part is reduced, the job's distinct words with
+    # it (0.34 bytes per input byte in seed mode): packs are compressed (`write_columns`).
+    empty = Summary()
     if parts == 1:
-        return [_write(totals, words, values, int64_array(keys))]
+        return [write_columns(_SCHEMA, summary, [words, values, int64_array(keys)])]
     part_of = part_numbers(words, parts)
     order = np.argsort(part_of, kind="stable")  # each part keeps first-occurrence order
     ends = np.cumsum(np.bincount(part_of, minlength=parts))
@@ -58,11 +52,14 @@ def split(summary: Summary, *, parts: int, origin: int) -> list[bytes]:
     start = 0
     for part, end in enumerate(ends.tolist()):
         packs.append(
-            _write(
-                totals if part == 0 else empty,
-                words.slice(start, end - start),
-                values.slice(start, end - start),
-                int64_array(sorted_keys[start:end]),
+            write_columns(
+                _SCHEMA,
+                summary if part == 0 else empty,
+                [
+                    words.slice(start, end - start),
+                    values.slice(start, end - start),
+                    int64_array(sorted_keys[start:end]),
+                ],
             )
         )
         start = end
@@ -102,12 +99,16 @@ def reduce(packs: Sequence[bytes | pa.Buffer], top_n: int) -> dict[str, Any]:
     counts: list[np.ndarray[Any, Any]] = []
     keys: list[np.ndarray[Any, Any]] = []
     for packed in packs:
-        state, part_words, part_counts, part_keys = _read(packed)
-        totals.merge(Summary.from_state(state))
+        part_totals, (part_words, part_counts, part_keys) = read_columns(packed)
+        totals.merge(part_totals)
         words.append(part_words)
         counts.append(numbers(part_counts))
         keys.append(numbers(part_keys))
-    head: dict[str, Any] = {"state": _totals(totals), "unique_words": 0, "top": []}
+    head: dict[str, Any] = {
+        "state": totals.without_words().to_state(),
+        "unique_words": 0,
+        "top": [],
+    }
     if not words:
         return head
     encoded = pc.dictionary_encode(pa.concat_arrays(words))
@@ -153,27 +154,3 @@ def combine(heads: Sequence[dict[str, Any]], top_n: int = 10) -> dict[str, Any]:
     )
     summary["top_words"] = [[word, count] for word, count, _ in candidates[: max(top_n, 0)]]
     return summary
-
-
-def _totals(summary: Summary) -> dict[str, Any]:
-    return summary.without_words().to_state()
-
-
-def _write(totals: dict[str, Any], words: pa.Array, counts: pa.Array, keys: pa.Array) -> bytes:
-    schema = _SCHEMA.with_metadata({_TOTALS_KEY: orjson.dumps(totals)})
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, schema, options=_COMPRESSED) as writer:
-        writer.write_batch(pa.record_batch([words, counts, keys], schema=schema))
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def _read(packed: bytes | pa.Buffer) -> tuple[dict[str, Any], pa.Array, pa.Array, pa.Array]:
-    reader = ipc.open_stream(pa.py_buffer(packed))
-    totals: dict[str, Any] = orjson.loads(reader.schema.metadata[_TOTALS_KEY])
-    table = reader.read_all()
-    return (
-        totals,
-        table.column("word").combine_chunks(),
-        table.column("count").combine_chunks(),
-        table.column("key").combine_chunks(),
-    )
