@@ -100,22 +100,12 @@ class Summary:
         self.total_words += len(words)
         self.word_counts.update(words)
 
-    def add_results(
-        self, *, results: int, char_count: int, word_count: int, word_counts: Mapping[str, int]
-    ) -> None:
-        """Many results at once, their counts merged (in first-occurrence order)."""
-        self.settle()
-        self.records += results
-        self.ok += results
-        self.total_chars += char_count
-        self.total_words += word_count
-        self.word_counts.update(word_counts)
-
     def add_columns(
         self, *, results: int, char_count: int, word_count: int, words: pa.Array, counts: pa.Array
     ) -> None:
-        """`add_results` with the counts as Arrow columns (distinct words in first-occurrence
-        order, and their counts), kept as they are until needed."""
+        """Many results at once (a whole chunk counted by Arrow), their counts as Arrow columns
+        (distinct words in first-occurrence order, and their counts), kept as they are until
+        needed."""
         self.records += results
         self.ok += results
         self.total_chars += char_count
