@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serve_app.core.arrow_arrays import int64_array, numbers, utf8_array
+from serve_app.core.arrow_arrays import int64_array, numbers, short_utf8_array, utf8_array
 
 
 @settings(deadline=None)  # pa.array imports pandas on its first call
@@ -20,6 +20,7 @@ def test_utf8_array_equals_arrows_own_conversion(texts: list[str]) -> None:
             utf8_array(texts)
         return
     assert utf8_array(texts).equals(expected)
+    assert short_utf8_array(texts).equals(expected.cast(pa.string()))
 
 
 @given(st.lists(st.integers(-(2**63), 2**63 - 1)), st.integers(0, 5))
@@ -33,8 +34,8 @@ def test_int64_arrays_and_their_numbers_round_trip(values: list[int], skip: int)
 
 def test_they_do_not_import_pandas() -> None:
     code = (
-        "import sys; from serve_app.core.arrow_arrays import int64_array, numbers, utf8_array;"
-        "utf8_array(['a']); numbers(int64_array([1, 2], 2)); print('pandas' in sys.modules)"
+        "import sys; from serve_app.core.arrow_arrays import *; utf8_array(['a']);"
+        "short_utf8_array(['a']); numbers(int64_array([1, 2], 2)); print('pandas' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

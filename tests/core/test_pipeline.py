@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from collections import Counter
+
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from serve_app.core import cleaning, counting
 from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
@@ -132,3 +136,37 @@ def test_chunk_split_of_unstripped_texts() -> None:
     assert totals == [0, 0, 1, 2, 1]
     assert dict(zip(words.to_pylist(), counts.to_pylist(), strict=True)) == {"x": 1, "a": 2, "b": 1}
     assert words.to_pylist() == ["x", "a", "b"]  # first occurrence; the empty texts' "" dropped
+
+
+# Every character str.split() splits at: ASCII blanks, the ones only Unicode's split knows.
+BLANKS = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+
+
+@pytest.mark.parametrize("blank", [b for b in BLANKS if b not in " \t\n\v\f\r"])
+def test_chunk_split_at_each_blank_only_unicode_knows(blank: str) -> None:
+    from serve_app.core.pipeline import _split_chunk
+
+    # One such blank, in one text of a chunk that is otherwise ASCII-blank only.
+    texts = ["x y", f"a{blank}b c", "物流 很快"]
+    split = _split_chunk(texts, counting.CountOptions(tokenizer="whitespace", lowercase=False))
+    assert split is not None
+    totals, words, counts = split
+    assert totals == [len(t.split()) for t in texts]
+    expected = Counter(word for text in texts for word in text.split())
+    assert dict(zip(words.to_pylist(), counts.to_pylist(), strict=True)) == expected
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from([*BLANKS, "a", "b", "é", "物", "流"]))))
+def test_chunk_split_is_str_split(texts: list[str]) -> None:
+    from serve_app.core.pipeline import _split_chunk
+
+    split = _split_chunk(texts, counting.CountOptions(tokenizer="whitespace", lowercase=False))
+    if not texts:
+        assert split is None
+        return
+    assert split is not None
+    totals, words, counts = split
+    assert totals == [len(t.split()) for t in texts]
+    expected = Counter(word for text in texts for word in text.split())
+    assert words.type == pa.large_string()
+    assert list(zip(words.to_pylist(), counts.to_pylist(), strict=True)) == list(expected.items())
