@@ -17,7 +17,7 @@ dropped like the stop-word lists; `offsets` asks for `token_offsets` (real-time 
 import bisect
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -198,6 +198,12 @@ def full_counts_of(
     Summary, as `count_full` gives them for a text."""
     counts = Counter(words)
     return _ordered(counts, len(words), _plan(options)), counts
+
+
+def counts_of_tally(tally: Mapping[str, int], total: int, options: CountOptions) -> WordCounts:
+    """`counts_of` from a text's words already counted (in first-occurrence order), `total`
+    of them."""
+    return _ordered(Counter(tally), total, _plan(options))
 
 
 def _ordered(counts: Counter[str], total: int, plan: _Plan) -> WordCounts:

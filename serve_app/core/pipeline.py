@@ -16,12 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from serve_app.core import cleaning, counting
 from serve_app.core.analysis import boilerplate, dedup, review
-from serve_app.core.arrow_arrays import short_utf8_array
+from serve_app.core.chunk_words import count_chunk
 from serve_app.core.records import Record
 from serve_app.core.summary import Summary
 
@@ -87,19 +85,19 @@ def analyze_records(
     good = [r for r in records if r.error is None and r.text is not None]
     cleaned = cleaning.clean_many([r.text for r in good], options.clean)  # type: ignore[misc]
     count_options = options.count
-    # Rows that show counts need each record's words: then the summary counts those words
-    # (in C, as it goes); else the chunk's words are counted at once.
-    whole_chunk = not per_record and not (want_rows and want_counts)
-    chunk = _split_chunk(cleaned, count_options) if whole_chunk else None
+    # Whitespace words are counted by Arrow, a chunk at a time (and text by text when rows
+    # show counts); other words record by record, the summary counting them in C as it goes.
+    by_record = want_rows and want_counts
+    chunk = None if per_record else count_chunk(cleaned, count_options, by_record=by_record)
     record_words: list[list[str]] | None = None
-    if chunk is not None:  # per record only the number of words
-        word_totals, chunk_words, chunk_counts = chunk
+    if chunk is not None:
+        word_totals = chunk.totals
         summary.add_columns(
             results=len(cleaned),
             char_count=sum(map(len, cleaned)),
             word_count=sum(word_totals),
-            words=chunk_words,
-            counts=chunk_counts,
+            words=chunk.words,
+            counts=chunk.counts,
         )
     else:
         record_words = counting.tokenize_many(cleaned, count_options)
@@ -144,7 +142,9 @@ def analyze_records(
             assert signed is not None
             signatures.append((signed[at].exact, signed[at].minhash))
         counts: counting.WordCounts | None = None
-        if chunk is None:
+        if chunk is not None and chunk.tallies is not None:
+            counts = counting.counts_of_tally(chunk.tallies[at], word_totals[at], count_options)
+        elif chunk is None:
             assert record_words is not None
             taken = record_words[at]
             left_out = bool(marks) and flags.exclude_from_counts
@@ -183,56 +183,6 @@ def analyze_records(
             rows.append(row)
         at += 1
     return Analysis(rows, summary, signatures, words)
-
-
-# What str.split() splits on besides " \t\n\v\f\r" (Arrow's ASCII whitespace), as an RE2 class.
-_NOT_ASCII_BLANK: Final = "[\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-
-
-def _split_chunk(
-    texts: list[str], options: counting.CountOptions
-) -> tuple[list[int], pa.Array, pa.Array] | None:
-    """Whitespace words of a whole chunk, counted by Arrow in C++ (split, then a hash count in
-    first-occurrence order): each text's number of words, and the chunk's distinct words and
-    their counts as Arrow columns (`Summary.add_columns` keeps them so). Arrow's
-    whitespace is exactly str.split()'s (checked over every code point in the tests). None
-    where only the Python path gives the same words: other tokenizers, filters, lone
-    surrogates (not UTF-8)."""
-    if not counting.splits_on_whitespace_only(options) or not texts:
-        return None
-    if options.lowercase:
-        texts = [text.casefold() for text in texts]
-    try:
-        array = short_utf8_array(texts)
-    except UnicodeEncodeError:
-        return None
-    # Arrow keeps an empty word for whitespace at either end, and for an empty text: strip the
-    # ends first (clean() has already, in both presets), and count empty texts as wordless.
-    if any(text[:1].isspace() or text[-1:].isspace() for text in texts):
-        array = pc.utf8_trim_whitespace(array)  # str.strip()'s whitespace too (tested)
-    # Split at ASCII whitespace (twice as fast as at Unicode's), then look for another blank in
-    # the distinct words alone (a third of the text's bytes in seed-shaped reviews): any such
-    # blank in a text stays inside one of its words, so none there means none anywhere.
-    words = pc.ascii_split_whitespace(array)
-    values, counts = _counted(words)
-    if pc.any(pc.match_substring_regex(values, _NOT_ASCII_BLANK)).as_py():
-        words = pc.utf8_split_whitespace(array)
-        values, counts = _counted(words)
-    lengths: list[int] = pc.list_value_length(words).to_pylist()
-    sizes: list[int] = pc.binary_length(array).to_pylist()
-    totals = [n if size else 0 for n, size in zip(lengths, sizes, strict=True)]
-    if 0 in sizes:  # an empty text's one empty word (no other word is empty)
-        real = pc.not_equal(values, "")
-        values, counts = values.filter(real), counts.filter(real)
-    # The summary's columns are large_string throughout (packs, parts, merges).
-    values = values.cast(pa.large_string())
-    return totals, values, counts
-
-
-def _counted(words: pa.ListArray) -> tuple[pa.Array, pa.Array]:
-    """Each distinct word of the lists, in first-occurrence order, and its count."""
-    counted = pc.value_counts(pc.list_flatten(words))
-    return counted.field(0), counted.field(1)
 
 
 def to_ndjson(rows: Sequence[dict[str, Any]]) -> bytes:

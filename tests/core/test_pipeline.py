@@ -1,13 +1,7 @@
 from __future__ import annotations
 
-from collections import Counter
-
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from serve_app.core import cleaning, counting
 from serve_app.core.pipeline import BulkOptions, analyze_records, to_ndjson
@@ -79,17 +73,6 @@ def test_ndjson_is_one_line_per_row() -> None:
 # --- the chunk's whitespace words, counted by Arrow --------------------------------------------
 
 
-def test_arrow_whitespace_is_str_split_whitespace() -> None:
-    # The chunk path leans on this: Arrow's Unicode whitespace is exactly str.split()'s.
-    points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
-    texts = [f"a{chr(c)}b" for c in points]
-    split = pc.utf8_split_whitespace(pa.array(texts)).to_pylist()
-    assert [t for t, s in zip(texts, split, strict=True) if t.split() != s] == []
-    ends = [f"{chr(c)}a{chr(c)}" for c in points]
-    trimmed = pc.utf8_trim_whitespace(pa.array(ends)).to_pylist()
-    assert [t for t, s in zip(ends, trimmed, strict=True) if t.strip() != s] == []
-
-
 def records_of(texts: list[str]) -> list[Record]:
     return [Record(i, None, i, text, None, len(text)) for i, text in enumerate(texts)]
 
@@ -104,14 +87,17 @@ CHUNK = [
 ]
 
 
+@pytest.mark.parametrize("top_k", [None, 2])
 @pytest.mark.parametrize("lowercase", [False, True])
 @pytest.mark.parametrize(
     "texts", [CHUNK, CHUNK[:1], [t for t in CHUNK if t.isascii()], [*CHUNK, "a\ud800b a"]]
 )
-def test_chunk_counts_match_record_by_record(texts: list[str], lowercase: bool) -> None:
+def test_chunk_counts_match_record_by_record(
+    texts: list[str], lowercase: bool, top_k: int | None
+) -> None:
     options = BulkOptions(
         clean=cleaning.CleanOptions(preset="minimal"),
-        count=counting.CountOptions(tokenizer="whitespace", lowercase=lowercase),
+        count=counting.CountOptions(tokenizer="whitespace", lowercase=lowercase, top_k=top_k),
     )
     analysis = analyze_records(records_of(texts), options)
     expected = Summary()
@@ -122,51 +108,5 @@ def test_chunk_counts_match_record_by_record(texts: list[str], lowercase: bool) 
     assert list(analysis.summary.word_counts) == list(expected.word_counts)  # first occurrence
     for row, text in zip(analysis.rows, cleaning.clean_many(texts, options.clean), strict=True):
         assert row["word_count"] == counting.count(text, options.count).word_count
-        assert row["word_counts"] == counting.count(text, options.count).word_counts
-
-
-def test_chunk_split_of_unstripped_texts() -> None:
-    from serve_app.core.pipeline import _split_chunk
-
-    texts = ["", " ", " x ", "\u3000a b\x1c", "a"]
-    options = counting.CountOptions(tokenizer="whitespace", lowercase=False)
-    split = _split_chunk(texts, options)
-    assert split is not None
-    totals, words, counts = split
-    assert totals == [0, 0, 1, 2, 1]
-    assert dict(zip(words.to_pylist(), counts.to_pylist(), strict=True)) == {"x": 1, "a": 2, "b": 1}
-    assert words.to_pylist() == ["x", "a", "b"]  # first occurrence; the empty texts' "" dropped
-
-
-# Every character str.split() splits at: ASCII blanks, the ones only Unicode's split knows.
-BLANKS = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
-
-
-@pytest.mark.parametrize("blank", [b for b in BLANKS if b not in " \t\n\v\f\r"])
-def test_chunk_split_at_each_blank_only_unicode_knows(blank: str) -> None:
-    from serve_app.core.pipeline import _split_chunk
-
-    # One such blank, in one text of a chunk that is otherwise ASCII-blank only.
-    texts = ["x y", f"a{blank}b c", "物流 很快"]
-    split = _split_chunk(texts, counting.CountOptions(tokenizer="whitespace", lowercase=False))
-    assert split is not None
-    totals, words, counts = split
-    assert totals == [len(t.split()) for t in texts]
-    expected = Counter(word for text in texts for word in text.split())
-    assert dict(zip(words.to_pylist(), counts.to_pylist(), strict=True)) == expected
-
-
-@given(st.lists(st.text(alphabet=st.sampled_from([*BLANKS, "a", "b", "é", "物", "流"]))))
-def test_chunk_split_is_str_split(texts: list[str]) -> None:
-    from serve_app.core.pipeline import _split_chunk
-
-    split = _split_chunk(texts, counting.CountOptions(tokenizer="whitespace", lowercase=False))
-    if not texts:
-        assert split is None
-        return
-    assert split is not None
-    totals, words, counts = split
-    assert totals == [len(t.split()) for t in texts]
-    expected = Counter(word for text in texts for word in text.split())
-    assert words.type == pa.large_string()
-    assert list(zip(words.to_pylist(), counts.to_pylist(), strict=True)) == list(expected.items())
+        expected_counts = counting.count(text, options.count).word_counts
+        assert list(row["word_counts"].items()) == list(expected_counts.items())
