@@ -2,10 +2,14 @@
 
 - `JobRegistry`: one detached, named actor (`cleanserve-jobs`, 0 CPUs, on the head node,
   restarted whenever it dies). It checks a request (roots, matches, output) before any work,
-  starts one `JobRunner` per job, answers status, lists and cancels.
-- `JobRunner`: one detached actor per job (0 CPUs, on the head node): the job's Ray Data
-  driver. Cancelling kills it; the Ray Data workers it owns die with it, so the CPUs are free
-  within seconds and no shard is half-written (shards appear whole or not at all).
+  hands the job to an idle `JobRunner` (or starts one), answers status, lists and cancels.
+- `JobRunner`: detached actors (`cleanserve-job-runner-<n>`, 0 CPUs, on the head node), each
+  the driver of one job at a time, kept for the next job once one ends: a job then starts on a
+  driver that has its modules loaded, and Ray reuses the task workers the runner leased before
+  (a task worker serves only the owner whose tasks it ran: a driver per job started new ones,
+  about 3 CPU-seconds per job). Cancelling kills the job's runner; the workers it owns die with
+  it, so the CPUs are free within seconds and no shard is half-written (shards appear whole or
+  not at all); the next job starts another runner in its place.
 - `JobStore`: one JSON file per job in `job_state_dir`, written whole (rename): the source of
   truth. The ingress holds nothing, so an ingress restart loses nothing, and a restarted
   registry reads every job back.
@@ -29,7 +33,7 @@ from serve_app.core import cleaning, counting
 from serve_app.core.analysis import dedup, review
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records.base import ParseOptions
-from serve_app.service import jobs
+from serve_app.service import jobs, worker_memory
 from serve_app.service.storage import Storage, StorageConfig, StorageError, split_roots
 from serve_app.settings import Settings
 
@@ -40,10 +44,15 @@ HEAD: Final = {"node:__internal_head__": 0.001}
 # A job whose runner is gone and whose state has not moved for this long lost its driver.
 LOST_AFTER_S: Final = 20.0
 PROGRESS_EVERY_S: Final = 0.5
+CALL_TIMEOUT_S: Final = 5.0
 
 
-def runner_name(job_id: str) -> str:
-    return f"cleanserve-job-{job_id}"
+# Runners, and so jobs running at once: a job past this many waits for none, it is refused (429).
+MAX_RUNNERS: Final = 16
+
+
+def runner_name(number: int) -> str:
+    return f"cleanserve-job-runner-{number}"
 
 
 class JobStore:
@@ -107,14 +116,37 @@ def public(job: dict[str, Any]) -> dict[str, Any]:
 
 @ray.remote(num_cpus=0, max_restarts=0, resources=HEAD)
 class JobRunner:
-    def __init__(self, spec: jobs.JobSpec, state_dir: str) -> None:
-        self._spec = spec
-        self._store = JobStore(state_dir)
-        self._storage = Storage(spec.storage)
-        self._metrics = JobMetrics()
+    """A job's driver, one job at a time (`claim`, then `run`); `current` answers meanwhile
+    (a second thread: max_concurrency=2)."""
 
-    def run(self, overwrite: bool) -> None:
-        job = self._store.read(self._spec.id)
+    def __init__(self, state_dir: str) -> None:
+        self._store = JobStore(state_dir)
+        self._metrics = JobMetrics()
+        self._current: str | None = None
+        self._lock = threading.Lock()
+
+    def claim(self, job_id: str) -> bool:
+        """Take the job if no other is running here."""
+        with self._lock:
+            if self._current is not None:
+                return False
+            self._current = job_id
+            return True
+
+    def current(self) -> str | None:
+        return self._current
+
+    def run(self, spec: jobs.JobSpec, overwrite: bool) -> None:
+        try:
+            self._run(spec, overwrite)
+        finally:
+            worker_memory.release_unused()  # what the job held, back before the next one
+            with self._lock:
+                self._current = None
+
+    def _run(self, spec: jobs.JobSpec, overwrite: bool) -> None:
+        storage = Storage(spec.storage)
+        job = self._store.read(spec.id)
         assert job is not None
         job["state"] = "RUNNING"
         self._store.write(job)
@@ -135,10 +167,10 @@ class JobRunner:
                 self._store.write(job)
 
         try:
-            jobs.prepare_output(self._storage, self._spec, overwrite=overwrite)
-            summary, progress = jobs.run_pipeline(self._spec, on_progress)
+            jobs.prepare_output(storage, spec, overwrite=overwrite)
+            summary, progress = jobs.run_pipeline(spec, on_progress)
             job["summary"] = summary
-            jobs.write_markers(self._storage, self._spec, job["summary"])
+            jobs.write_markers(storage, spec, job["summary"])
             job["progress"] = progress.to_dict()
             job["state"] = "SUCCEEDED"
         except Exception as exc:  # the job's state says what went wrong; nothing else would
@@ -146,8 +178,6 @@ class JobRunner:
             job["error"] = describe(exc)
         self._store.write(job)
         self._metrics.state(job["state"])
-        # Detached actors live until ended: this one's work is done.
-        ray.actor.exit_actor()  # type: ignore[no-untyped-call]
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, resources=HEAD)
@@ -185,6 +215,8 @@ class JobRegistry:
             self._storage.check(target)
         files = self._storage.expand(request["inputs"], exclude=output)
         duplicates = request["options"].get("dedup", {}).get("duplicates", False)
+        job_id = uuid.uuid4().hex[:16]
+        spec = self._spec(job_id, request, files, output)
         with self._lock:
             if not request["overwrite"] and (entries := self._storage.output_entries(output)):
                 raise StorageError(
@@ -195,24 +227,42 @@ class JobRegistry:
             for job in self._store.all():
                 if job["state"] not in TERMINAL and job.get("output") == output:
                     raise StorageError(f"{request['output']}: job {job['id']} writes there", 409)
-            job_id = uuid.uuid4().hex[:16]
+            runner, name = self._claim_runner(job_id)
             job = {
                 "id": job_id,
                 "state": "PENDING",
                 "created": time.time(),
                 "request": request,
                 "output": output,
+                "runner": name,
                 "progress": jobs.Progress.of(files, passes=2 if duplicates else 1).to_dict(),
                 "summary": None,
                 "error": None,
             }
             self._store.write(job)
-        spec = self._spec(job_id, request, files, output)
-        runner = JobRunner.options(  # type: ignore[attr-defined]
-            name=runner_name(job_id), namespace=NAMESPACE, lifetime="detached"
-        ).remote(spec, self._settings.job_state_dir)
-        runner.run.remote(request["overwrite"])
+        runner.run.remote(spec, request["overwrite"])
         return public(job)
+
+    def _claim_runner(self, job_id: str) -> tuple[Any, str]:
+        """An idle runner that has taken `job_id` (a new one if none is idle), and its name."""
+        for number in range(MAX_RUNNERS):
+            name = runner_name(number)
+            try:
+                runner = ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:  # never started, or killed by a cancel: start it
+                runner = JobRunner.options(  # type: ignore[attr-defined]
+                    name=name,
+                    namespace=NAMESPACE,
+                    lifetime="detached",
+                    max_concurrency=2,
+                    get_if_exists=True,
+                ).remote(self._settings.job_state_dir)
+            try:
+                if ray.get(runner.claim.remote(job_id), timeout=CALL_TIMEOUT_S):
+                    return runner, name
+            except (ray.exceptions.RayError, TimeoutError):
+                continue  # dying (cancelled) or stuck: another
+        raise StorageError(f"{MAX_RUNNERS} jobs are running; submit again when one ends", 429)
 
     def _spec(
         self, job_id: str, request: dict[str, Any], files: list[Any], output: str
@@ -266,8 +316,9 @@ class JobRegistry:
                 return {"status": 404, "detail": f"no job {job_id}"}
             if job["state"] in TERMINAL:
                 return {"status": 409, "detail": f"job {job_id} is already {job['state']}"}
-            with contextlib.suppress(ValueError):
-                ray.kill(ray.get_actor(runner_name(job_id), namespace=NAMESPACE))
+            runner = self._runner_of(job)
+            if runner is not None:  # its workers die with it; the next job starts another
+                ray.kill(runner)
             job = self._store.read(job_id) or job
             if job["state"] in TERMINAL:  # it finished while we killed it
                 return {"job": public(job)}
@@ -280,18 +331,12 @@ class JobRegistry:
     # -- the runners --------------------------------------------------------------------------
 
     def _check_alive(self, job: dict[str, Any]) -> dict[str, Any]:
-        """A job that is not done and has no runner, for a while, lost its driver (the head
-        restarted, or the runner crashed outside the pipeline): say so instead of RUNNING
-        forever. Runners of finished jobs are ended here too."""
-        try:
-            runner = ray.get_actor(runner_name(job["id"]), namespace=NAMESPACE)
-        except ValueError:
-            runner = None
-        if job["state"] in TERMINAL:
-            if runner is not None:
-                ray.kill(runner)
+        """A job that is not done, whose state has not moved for a while and whose runner is
+        not on it, lost its driver (the head restarted, or the runner crashed outside the
+        pipeline): say so instead of RUNNING forever."""
+        if job["state"] in TERMINAL or time.time() - job.get("updated", 0) <= LOST_AFTER_S:
             return job
-        if runner is None and time.time() - job.get("updated", 0) > LOST_AFTER_S:
+        if self._runner_of(job) is None:
             with self._lock:
                 job = self._store.read(job["id"]) or job
                 if job["state"] not in TERMINAL:
@@ -300,6 +345,24 @@ class JobRegistry:
                     self._store.write(job)
                     self._metrics.state("FAILED")
         return job
+
+    def _runner_of(self, job: dict[str, Any]) -> Any:
+        """The runner running `job` now, or None. A runner that does not answer in time and is
+        the one the job was given counts as running it (killing it is what cancel needs)."""
+        name = job.get("runner")
+        if not name:  # a job from before runners were kept
+            return None
+        try:
+            runner = ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            return None
+        try:
+            current: Any = ray.get(runner.current.remote(), timeout=CALL_TIMEOUT_S)
+        except TimeoutError:
+            return runner
+        except ray.exceptions.RayError:
+            return None
+        return runner if current == job["id"] else None
 
 
 def registry(settings: dict[str, Any]) -> Any:

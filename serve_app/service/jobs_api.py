@@ -55,6 +55,7 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "The output is not empty (see `overwrite`)."},
     415: {"model": ErrorBody, "description": "The body is not sent as application/json."},
     422: {"model": ErrorBody, "description": "Unknown field, wrong type."},
+    429: {"model": ErrorBody, "description": "As many jobs as run at once (16) are running."},
 }
 
 

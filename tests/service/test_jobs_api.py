@@ -226,6 +226,32 @@ def test_cancel_stops_the_work_within_seconds(
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 409
 
 
+def runners(service: Service) -> set[int]:
+    assert service.sid is not None
+    found = set()
+    for proc in session_processes(service.sid):
+        with contextlib.suppress(psutil.Error):
+            if "JobRunner" in " ".join(proc.cmdline()):
+                found.add(proc.pid)
+    return found
+
+
+def test_one_job_after_another_runs_on_the_same_runner(
+    client: httpx.Client, root: Path, service: Service
+) -> None:
+    data = seed_corpus(unique(root, "again-in"), files=4)
+    seen = []
+    for run in range(2):
+        out = unique(root, f"again-out-{run}")
+        job = client.post("/v1/jobs", json={"inputs": [str(data.directory)], "output": str(out)})
+        assert job.status_code == 202, job.text
+        assert wait_job(client, job.json()["id"])["state"] == "SUCCEEDED"
+        seen.append(runners(service))
+    # The first job's runner (or one an earlier test left idle) took the second job: no new
+    # driver process per job (one an earlier cancel killed may still be going away).
+    assert seen[0] and seen[1] <= seen[0]
+
+
 def test_a_worker_killed_mid_job_loses_no_record_and_doubles_none(
     client: httpx.Client, root: Path, service: Service
 ) -> None:
