@@ -38,6 +38,8 @@ def run(
     ingress: float | None = None,
 ) -> dict:  # type: ignore[type-arg]
     extra = {} if share is None else {"coordination_share": share}
+    if share is not None:
+        extra["coordination_share_beyond_idle"] = share / 2
     if ingress is not None:
         extra["ingress_cpu_share"] = ingress
     return {
@@ -79,7 +81,10 @@ def test_targets_and_report_use_ratios_from_the_same_run() -> None:
         {"command": "x", "corpus": {"files": 2, "bytes": 100}, "loadavg": (1, 1, 1), "runs": runs},
         list(checks.values()),
     )
-    row = "| job-seed-summary | 7.69 | 13.00 | 6.50 | 1.30x | 2.17x | – | 3.0% | 11.0x | 22.1x |"
+    row = (
+        "| job-seed-summary | 7.69 | 13.00 | 6.50 | 1.30x | 2.17x | – | 3.0% | 1.5% | 11.0x "
+        "| 22.1x |"
+    )
     assert row in text
     assert "| job, seed mode, summary only vs the seed script | 1.300x | 1.3x | met |" in text
 
