@@ -5,11 +5,11 @@
   hands the job to an idle `JobRunner` (or starts one), answers status, lists and cancels.
 - `JobRunner`: detached actors (`cleanserve-job-runner-<n>`, 0 CPUs, on the head node), each
   the driver of one job at a time, kept for the next job once one ends: a job then starts on a
-  driver that has its modules loaded, and Ray reuses the task workers the runner leased before
-  (a task worker serves only the owner whose tasks it ran: a driver per job started new ones,
-  about 3 CPU-seconds per job). Cancelling kills the job's runner; the workers it owns die with
-  it, so the CPUs are free within seconds and no shard is half-written (shards appear whole or
-  not at all); the next job starts another runner in its place.
+  driver that has its modules loaded, and on the task workers the runner used before (with a
+  driver per job, Ray started new workers for every job: README, "Bulk jobs").
+  Cancelling kills the job's runner; the workers it owns die with it, so the CPUs are free
+  within seconds and no shard is half-written (shards appear whole or not at all); the next
+  job starts another runner in its place.
 - `JobStore`: one JSON file per job in `job_state_dir`, written whole (rename): the source of
   truth. The ingress holds nothing, so an ingress restart loses nothing, and a restarted
   registry reads every job back.
@@ -45,6 +45,7 @@ HEAD: Final = {"node:__internal_head__": 0.001}
 LOST_AFTER_S: Final = 20.0
 PROGRESS_EVERY_S: Final = 0.5
 CALL_TIMEOUT_S: Final = 5.0
+START_TIMEOUT_S: Final = 120.0
 
 
 # Runners, and so jobs running at once: a job past this many waits for none, it is refused (429).
@@ -247,6 +248,7 @@ class JobRegistry:
         """An idle runner that has taken `job_id` (a new one if none is idle), and its name."""
         for number in range(MAX_RUNNERS):
             name = runner_name(number)
+            timeout = CALL_TIMEOUT_S
             try:
                 runner = ray.get_actor(name, namespace=NAMESPACE)
             except ValueError:  # never started, or killed by a cancel: start it
@@ -257,8 +259,9 @@ class JobRegistry:
                     max_concurrency=2,
                     get_if_exists=True,
                 ).remote(self._settings.job_state_dir)
+                timeout = START_TIMEOUT_S  # a new process, on a machine that may be busy
             try:
-                if ray.get(runner.claim.remote(job_id), timeout=CALL_TIMEOUT_S):
+                if ray.get(runner.claim.remote(job_id), timeout=timeout):
                     return runner, name
             except (ray.exceptions.RayError, TimeoutError):
                 continue  # dying (cancelled) or stuck: another
