@@ -6,7 +6,7 @@
 - `JobRunner`: detached actors (`cleanserve-job-runner-<n>`, 0 CPUs, on the head node), each
   the driver of one job at a time, kept for the next job once one ends: a job then starts on a
   driver that has its modules loaded, and on the task workers the runner used before (with a
-  driver per job, Ray started new workers for every job: README, "Bulk jobs").
+  driver per job, Ray started new workers for every job: README, `POST /v1/jobs`).
   Cancelling kills the job's runner; the workers it owns die with it, so the CPUs are free
   within seconds and no shard is half-written (shards appear whole or not at all); the next
   job starts another runner in its place.
