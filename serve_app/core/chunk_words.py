@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -64,24 +64,30 @@ def count_chunk(
         counted = count(words, len(texts))
     lengths: list[int] = pc.list_value_length(words).to_pylist()
     totals = [n if size else 0 for n, size in zip(lengths, sizes, strict=True)]
-    values, tallies = counted.words, counted.counts
+    values, counts = counted.words, counted.counts
     if 0 in sizes:  # an empty text's one empty word (no other word is empty)
         real = pc.not_equal(values, "")
-        values, tallies = values.filter(real), tallies.filter(real)
+        values, counts = values.filter(real), counts.filter(real)
         if counted.tallies is not None:
             for at, size in enumerate(sizes):
                 if not size:
                     counted.tallies[at] = {}
     # The summary's columns are large_string throughout (packs, parts, merges).
-    return ChunkWords(totals, values.cast(pa.large_string()), tallies, counted.tallies)
+    return ChunkWords(totals, values.cast(pa.large_string()), counts, counted.tallies)
 
 
-def _by_chunk(words: pa.ListArray, texts: int) -> ChunkWords:
+class _Counted(NamedTuple):
+    words: pa.Array  # distinct, in first-occurrence order
+    counts: pa.Array
+    tallies: list[dict[str, int]] | None = None
+
+
+def _by_chunk(words: pa.ListArray, texts: int) -> _Counted:
     counted = pc.value_counts(pc.list_flatten(words))
-    return ChunkWords([], counted.field(0), counted.field(1))
+    return _Counted(counted.field(0), counted.field(1))
 
 
-def _by_record(words: pa.ListArray, texts: int) -> ChunkWords:
+def _by_record(words: pa.ListArray, texts: int) -> _Counted:
     """Every (text, word) pair counted at once, as one int64 key per word occurrence: the
     text's number times the number of distinct words, plus the word's. The pairs come in
     first-occurrence order, which is text by text, so each text's are one run."""
@@ -103,4 +109,4 @@ def _by_record(words: pa.ListArray, texts: int) -> ChunkWords:
         tallies.append(dict(zip(names[start:end], counts[start:end], strict=True)))
         start = end
     sums = np.bincount(word_of, weights=pair_counts, minlength=distinct)  # exact below 2**53
-    return ChunkWords([], unique, int64_array(sums), tallies)
+    return _Counted(unique, int64_array(sums), tallies)
