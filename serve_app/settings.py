@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     batch_max_in_flight: int = Field(4, ge=1)
     batch_max_attempts: int = Field(4, ge=1)
     batch_attempt_timeout_s: float = Field(120.0, gt=0, description="Per chunk call, then retry.")
+    batch_final_parts: int = Field(
+        2, ge=1, description="An upload's last summary merge, in this many parts at once."
+    )
     max_record_bytes: int = Field(10 * 1024 * 1024, ge=1)
     max_upload_bytes: int | None = Field(
         None, ge=1, description="None: no limit on a batch upload."

@@ -9,6 +9,11 @@ every process), with its count and a key of its first occurrence, `origin << 32 
 words and top words with their keys. `combine` makes the whole summary from every part's head:
 the top words of the parts ordered by (count descending, key) are the top words of one
 sequential `Summary.merge` over the origins, ties included. The totals travel in part 0.
+
+`reduce_packs` is the same reduction for packs that were not split (`packed_summary`'s, an
+upload's merged chunk summaries): each call reads them all and keeps the words of its part,
+so the parts of the last merge run apart, on different replicas, and its result is the head,
+not a pack of every word.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from serve_app.core.arrow_arrays import int64_array, numbers
 from serve_app.core.packed_summary import read_columns, write_columns
 from serve_app.core.summary import Summary
 
-__all__ = ["combine", "part_numbers", "reduce", "split"]
+__all__ = ["combine", "part_numbers", "reduce", "reduce_packs", "split"]
 
 _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64()), ("key", pa.int64())])
 # Bytes of a word that decide its part: its length and up to this many from each end. Cheap
@@ -104,17 +109,64 @@ def reduce(packs: Sequence[bytes | pa.Buffer], top_n: int) -> dict[str, Any]:
         words.append(part_words)
         counts.append(numbers(part_counts))
         keys.append(numbers(part_keys))
+    return _head(totals, words, counts, keys, top_n)
+
+
+def reduce_packs(
+    packs: Sequence[bytes | pa.Buffer], *, part: int, parts: int, top_n: int
+) -> dict[str, Any]:
+    """The head of part `part` of `parts` of whole (unsplit) packs, in their merge order: a
+    word's key is its place in the packs' words one after the other. The totals in part 0."""
+    if not 0 <= part < parts:
+        raise ValueError(f"part {part} is not one of {parts}")
+    totals = Summary()
+    words: list[pa.Array] = []
+    counts: list[np.ndarray[Any, Any]] = []
+    keys: list[np.ndarray[Any, Any]] = []
+    start = 0
+    # Pack by pack: only the part's words are kept, and each pack's memory is freed (and
+    # reused by the next) before the next is read; a fresh process pays for every new page.
+    for packed in packs:
+        pack_totals, (pack_words, pack_counts) = read_columns(packed)
+        if part == 0:
+            totals.merge(pack_totals)
+        if parts == 1:
+            words.append(pack_words)
+            counts.append(numbers(pack_counts))
+            keys.append(np.arange(start, start + len(pack_words), dtype=np.int64))
+        else:
+            mine = np.flatnonzero(part_numbers(pack_words, parts) == part)
+            words.append(pack_words.take(int64_array(mine)))
+            counts.append(numbers(pack_counts)[mine])
+            keys.append(mine + start)
+        start += len(pack_words)
+        del pack_words, pack_counts
+    return _head(totals, words, counts, keys, top_n)
+
+
+def _head(
+    totals: Summary,
+    words: list[pa.Array],
+    counts: list[np.ndarray[Any, Any]],
+    keys: list[np.ndarray[Any, Any]],
+    top_n: int,
+) -> dict[str, Any]:
+    """One part's head: its words (each with its count and key, pack by pack) merged by one
+    hash pass over the packs' words as they are, not concatenated first (a copy of every
+    word)."""
     head: dict[str, Any] = {
         "state": totals.without_words().to_state(),
         "unique_words": 0,
         "top": [],
     }
-    if not words:
+    if sum(map(len, words)) == 0:
         return head
-    encoded = pc.dictionary_encode(pa.concat_arrays(words))
-    del words  # the concatenation holds them now: a lower peak
-    unique = encoded.dictionary
-    indices = numbers(encoded.indices)
+    encoded = pc.dictionary_encode(pa.chunked_array(words, _SCHEMA.field("word").type))
+    # One memo table over the chunks: every chunk carries the final dictionary.
+    unique = encoded.chunk(encoded.num_chunks - 1).dictionary
+    if any(len(chunk.dictionary) != len(unique) for chunk in encoded.chunks):
+        raise RuntimeError("dictionary_encode gave chunks different dictionaries")
+    indices = np.concatenate([numbers(chunk.indices) for chunk in encoded.chunks])
     sums = np.bincount(indices, weights=np.concatenate(counts), minlength=len(unique))
     # The dictionary numbers words as it first meets them, so a word's first occurrence is
     # where its number exceeds every number before it; its key there is its earliest.

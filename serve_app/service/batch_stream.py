@@ -3,10 +3,11 @@
 The ingress only frames (`core.records.framing`: cut at record or file boundaries, no record
 decoded); a replica parses, cleans, counts and encodes each chunk (`core.uploads`), and this
 writes the replicas' bytes out in input order, numbering the lines, and has their partial
-summaries merged (`summary_merges`: by replicas too, in the service). It knows nothing of Ray
-or HTTP: the ingress hands it the body stream, a framer, a `submit` coroutine that analyzes
-one chunk and a `merge` coroutine that merges packed summaries, so ordering, backpressure and
-retries are testable with plain fakes.
+summaries merged (`summary_merges`: by replicas too, in the service), the last merge in parts
+at once (`head`). It knows nothing of Ray or HTTP: the ingress hands it the body stream, a
+framer, a `submit` coroutine that analyzes one chunk, a `merge` coroutine that merges packed
+summaries and a `head` coroutine that reduces one part of the last ones, so ordering,
+backpressure and retries are testable with plain fakes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from serve_app.core import packed_summary
+from serve_app.core import packed_summary, summary_parts
 from serve_app.core.analysis.dedup import DuplicateIndex, mark_duplicates
 from serve_app.core.records import UploadError
 from serve_app.core.records.framing import Frame, Framer
@@ -28,6 +29,8 @@ from serve_app.core.uploads import ChunkAnswer, number_lines
 from serve_app.service.summary_merges import Merge, OrderedMerges
 
 Submit = Callable[[list[Frame]], Awaitable[ChunkAnswer]]
+# (packs, part, parts, top_words) -> that part's head (`summary_parts.reduce_packs`)
+Head = Callable[[list[bytes], int, int, int], Awaitable[dict[str, Any]]]
 _T = TypeVar("_T")
 
 
@@ -40,6 +43,9 @@ class BatchLimits:
     attempt_timeout_s: float | None = 120.0
     max_upload_bytes: int | None = None
     linger_s: float = 0.02  # an idle pipeline sends a partial chunk after this long
+    # The upload's last merge, in this many parts at once (`head`): it reads every distinct
+    # word while nothing else runs, so one replica alone made the tail of an upload.
+    final_parts: int = 2
 
 
 class UploadTooLarge(ValueError):
@@ -73,6 +79,7 @@ async def stream_batch(
     on_retry: Callable[[], object] | None = None,
     stop: Callable[[], Awaitable[None]] | None = None,
     merge: Merge | None = None,
+    head: Head | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield one NDJSON line per input record, in input order, then the summary line.
 
@@ -86,9 +93,10 @@ async def stream_batch(
     lines are written and this raises ServiceStopping, instead of waiting for chunks that a
     stage being stopped will never answer.
 
-    `merge` merges packed summaries (default: here, `packed_summary.merge`); it is retried as
-    `submit` is. With `duplicates`, the summaries are merged here instead: the index takes
-    each duplicate's words back out of the summary as the chunks come in.
+    `merge` merges packed summaries (default: here, `packed_summary.merge`) and `head` reduces
+    one part of the packs left at the end (default: here, `summary_parts.reduce_packs`); both
+    are retried as `submit` is. With `duplicates`, the summaries are merged here instead: the
+    index takes each duplicate's words back out of the summary as the chunks come in.
     """
 
     stopped = asyncio.ensure_future(stop()) if stop is not None else None
@@ -126,7 +134,24 @@ async def stream_batch(
             return packed_summary.merge(packs)
         return await retried(lambda: merge(packs))
 
-    total = Summary()  # with duplicates; else the merges' root
+    async def head_of(packs: list[bytes], part: int, parts: int) -> dict[str, Any]:
+        if head is None:
+            return summary_parts.reduce_packs(packs, part=part, parts=parts, top_n=top_words)
+        return await retried(lambda: head(packs, part, parts, top_words))
+
+    async def summarized(packs: list[bytes]) -> dict[str, Any]:
+        if len(packs) == 1:  # a small upload: one chunk, or one level-0 merge
+            return packed_summary.to_dict(packs[0], top_words)
+        parts = limits.final_parts
+        tasks = [asyncio.ensure_future(head_of(packs, part, parts)) for part in range(parts)]
+        try:
+            heads = await asyncio.gather(*tasks)
+        finally:  # one part failed, or the stream was closed: the others stop too
+            for task in tasks:
+                task.cancel()
+        return summary_parts.combine(heads, top_words)
+
+    total = Summary()  # with duplicates; else what the merges reduce
     merges = OrderedMerges(merged)
     nodes: Counter[str] = Counter()
     failed_docs: set[int] = set()  # documents whose later frames count for nothing
@@ -168,8 +193,8 @@ async def stream_batch(
                 yield lines
             if answer.upload_error is not None:
                 raise UploadError(answer.upload_error)
-        if duplicates is None and (root := await unless_stopped(merges.root())) is not None:
-            final = packed_summary.to_dict(root, top_words)
+        if duplicates is None and (left := await unless_stopped(merges.remaining())):
+            final = await unless_stopped(summarized(left))
         else:
             final = total.to_dict(top_words)
     finally:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from ray import serve
 
-from serve_app.core import cleaning, counting, packed_summary, uploads
+from serve_app.core import cleaning, counting, packed_summary, summary_parts, uploads
 from serve_app.core.analysis import review
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions
@@ -234,6 +234,11 @@ class WordCounter:
         """Packed partial summaries merged in their order: an upload's summary is merged here,
         by the replicas, not in the ingress (`service.summary_merges`)."""
         return packed_summary.merge(packs)
+
+    def summary_head(self, packs: list[bytes], part: int, parts: int, top_n: int) -> dict[str, Any]:
+        """One part of an upload's last merge (`summary_parts.reduce_packs`): its distinct
+        words and top words, the totals in part 0; the ingress combines the parts."""
+        return summary_parts.reduce_packs(packs, part=part, parts=parts, top_n=top_n)
 
     def check_health(self) -> None:
         if counting.count("ok ok").word_count != 2:

@@ -438,6 +438,10 @@ class Ingress:
             # The chunks' summaries are merged by the replicas: the ingress only passes bytes.
             return await self._counter.merge_summaries.remote(packs)  # type: ignore[no-any-return]
 
+        async def head(packs: list[bytes], part: int, parts: int, top_n: int) -> dict[str, Any]:
+            # The last merge, one part per call, all at once (Serve picks the replicas).
+            return await self._counter.summary_head.remote(packs, part, parts, top_n)  # type: ignore[no-any-return]
+
         tally = fields_of(request.scope)
         tally.update(records=0, ok=0, failed=0, total_chars=0, total_words=0)
 
@@ -461,6 +465,7 @@ class Ingress:
                 max_in_flight=settings.batch_max_in_flight,
                 max_attempts=settings.batch_max_attempts,
                 attempt_timeout_s=settings.batch_attempt_timeout_s,
+                final_parts=settings.batch_final_parts,
                 max_upload_bytes=settings.max_upload_bytes,
             ),
             top_words=top_words,
@@ -469,6 +474,7 @@ class Ingress:
             duplicates=duplicates,
             stop=self._shutdown.wait,
             merge=merge,
+            head=head,
         )
         # Run the pipeline up to its first line before answering, so an upload that is unusable
         # from the start (no text column, bad gzip, too large) gets a 4xx, not a broken stream.

@@ -6,9 +6,11 @@ Every chunk of a `/v1/batch` upload comes back with its partial summary packed
 the word dicts 21%), so this only keeps the packs in order and hands them, FAN_IN
 consecutive ones at a time, to `merge` (a replica, in the service); the results are merged
 the same way, level by level, as soon as FAN_IN of a level are ready. Ranges are merged in
-order, which keeps the words' first-occurrence order, so the root equals one pass over every
-chunk in input order, ties in `top_words` included. The upload's length is not known in
-advance: `root` merges what is left on each level, oldest ranges first.
+order, which keeps the words' first-occurrence order, so merging what is left equals one pass
+over every chunk in input order, ties in `top_words` included. The upload's length is not known
+in advance: at its end `remaining` gives what is left on each level, oldest ranges first, and
+the caller reduces those (`batch_stream`: by parts, on several replicas at once, since that last
+merge reads every distinct word and nothing else runs then).
 
 Pure asyncio: tests pass a local `merge`.
 """
@@ -59,15 +61,12 @@ class OrderedMerges:
             part = self._start(parts)
             level += 1
 
-    async def root(self) -> bytes | None:
-        """Every pack merged (None when none was added). Higher levels hold earlier ranges."""
+    async def remaining(self) -> list[bytes]:
+        """What is left unmerged, in input order, once every pack is added: merged, they are
+        every pack merged. Higher levels hold earlier ranges."""
         parts = [part for level in reversed(self._levels) for part in level]
         self._levels = [[]]
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return await _value(parts[0])
-        return await self._start(parts)
+        return [await _value(part) for part in parts]
 
     def cancel(self) -> None:
         """Stop the merges in flight (the upload ended without a summary)."""

@@ -1,7 +1,8 @@
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serve_app.core import summary_parts
+from serve_app.core import packed_summary, summary_parts
 from serve_app.core.arrow_arrays import utf8_array
 from serve_app.core.summary import Summary
 from tests.core.summaries import sequential, summaries
@@ -16,6 +17,40 @@ def test_parts_reduced_apart_equal_one_sequential_merge(
     assert all(len(packs) == parts for packs in split)
     heads = [summary_parts.reduce([packs[p] for packs in split], top_n) for p in range(parts)]
     assert summary_parts.combine(heads, top_n) == sequential(summaries).to_dict(top_n)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(summaries(), max_size=7), st.integers(1, 5), st.integers(0, 12))
+def test_whole_packs_reduced_part_by_part_equal_one_sequential_merge(
+    summaries: list[Summary], parts: int, top_n: int
+) -> None:
+    packs = [packed_summary.pack(s) for s in summaries]
+    heads = [
+        summary_parts.reduce_packs(packs, part=p, parts=parts, top_n=top_n) for p in range(parts)
+    ]
+    assert summary_parts.combine(heads, top_n) == sequential(summaries).to_dict(top_n)
+    # and what one merge of the packs gives, the way a single pack is summarized
+    if packs:
+        assert summary_parts.combine(heads, top_n) == packed_summary.to_dict(
+            packed_summary.merge(packs), top_n
+        )
+
+
+def test_whole_packs_break_ties_by_first_occurrence_across_parts() -> None:
+    first, second = Summary(), Summary()
+    first.add_words(char_count=3, words=["z", "y", "x"])
+    second.add_words(char_count=3, words=["x", "w", "y", "v", "v"])
+    packs = [packed_summary.pack(first), packed_summary.pack(second)]
+    for parts in (1, 2, 3, 8):
+        heads = [
+            summary_parts.reduce_packs(packs, part=p, parts=parts, top_n=5) for p in range(parts)
+        ]
+        summary = summary_parts.combine(heads, 5)
+        assert summary["top_words"] == [["y", 2], ["x", 2], ["v", 2], ["z", 1], ["w", 1]]
+        assert summary["unique_words"] == 5
+        assert summary["records"] == 2  # the totals counted once, in part 0
+    with pytest.raises(ValueError):
+        summary_parts.reduce_packs(packs, part=2, parts=2, top_n=5)
 
 
 def test_ties_break_by_first_occurrence_across_parts_and_origins() -> None:

@@ -1,11 +1,12 @@
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import orjson
 import pytest
 
-from serve_app.core import packed_summary
+from serve_app.core import packed_summary, summary_parts
 from serve_app.core.counting import CountOptions
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions, UploadError, framer_for
@@ -46,6 +47,7 @@ def collect(
     content_type: str = NDJSON,
     on_retry=None,  # type: ignore[no-untyped-def]
     merge=None,  # type: ignore[no-untyped-def]
+    head=None,  # type: ignore[no-untyped-def]
 ) -> list[dict[str, object]]:
     async def default_submit(frames: list[Frame]) -> ChunkAnswer:
         await asyncio.sleep(0.001 * (len(frames) % 3))  # finish out of order
@@ -60,6 +62,7 @@ def collect(
             limits=limits,
             on_retry=on_retry,
             merge=merge,
+            head=head,
         )
         out = b"".join([line async for line in lines])
         return [orjson.loads(line) for line in out.splitlines()]
@@ -114,31 +117,43 @@ def test_a_chunk_whose_replica_died_is_sent_again_and_nothing_is_lost() -> None:
     assert max(attempts.values()) == 2
 
 
-def test_the_summaries_are_merged_by_merge_calls_retried_like_chunks() -> None:
-    """The chunks' packed summaries go to `merge` (the replicas, in the service), a merge whose
-    replica died is sent again, and the summary is still one pass over the records."""
+def test_the_summaries_are_merged_by_merge_and_head_calls_retried_like_chunks() -> None:
+    """The chunks' packed summaries go to `merge` (the replicas, in the service), what is left
+    at the end to `head`, one call per part; a call whose replica died is sent again, and the
+    summary is still one pass over the records."""
     calls: list[int] = []
+    heads: list[tuple[int, int, int]] = []
 
     async def flaky_merge(packs: list[bytes]) -> bytes:
         calls.append(len(packs))
-        if len(calls) == 2:
+        if len(calls) == 1:
             raise ReplicaDied()
         await asyncio.sleep(0.001 * (len(calls) % 3))
         return packed_summary.merge(packs)
+
+    async def flaky_head(packs: list[bytes], part: int, parts: int, top_n: int) -> dict[str, Any]:
+        heads.append((len(packs), part, parts))
+        if len(heads) == 1:
+            raise ReplicaDied()
+        return summary_parts.reduce_packs(packs, part=part, parts=parts, top_n=top_n)
 
     texts = [f"w{i % 7} common w{i % 3}" for i in range(200)]
     retries: list[int] = []
     lines = collect(
         ndjson([{"text": t} for t in texts]),
         merge=flaky_merge,
-        limits=BatchLimits(chunk_bytes=64, max_in_flight=3),
+        head=flaky_head,
+        limits=BatchLimits(chunk_bytes=64, max_in_flight=3, final_parts=3),
         on_retry=lambda: retries.append(1),
     )
     expected = Summary()
     for text in texts:
         expected.add_words(char_count=len(text), words=text.split())
     assert lines[-1]["summary"] == expected.to_dict()
-    assert len(calls) >= 3 and len(retries) == 1
+    assert calls == [64, 64]  # one level of 64 chunks' packs, sent twice
+    left = heads[0][0]  # that merge and the chunks after it
+    assert sorted(heads) == sorted([(left, 0, 3), (left, 0, 3), (left, 1, 3), (left, 2, 3)])
+    assert len(retries) == 2
 
 
 def test_a_chunk_that_keeps_failing_ends_the_stream_with_the_error() -> None:

@@ -1,5 +1,5 @@
 """OrderedMerges: packs merged in input order, whatever the number of packs and the order in
-which the merges finish."""
+which the merges finish; what is left at the end, merged, is every pack merged."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def summary_of(words: list[str]) -> Summary:
     return summary
 
 
-def run(chunks: list[list[str]], fan_in: int, seed: int) -> tuple[bytes | None, int]:
+def run(chunks: list[list[str]], fan_in: int, seed: int) -> tuple[list[bytes], int]:
     shuffle = random.Random(seed)
     calls = 0
 
@@ -34,29 +34,30 @@ def run(chunks: list[list[str]], fan_in: int, seed: int) -> tuple[bytes | None, 
         await asyncio.sleep(shuffle.random() / 1000)  # merges finish in any order
         return packed_summary.merge(packs)
 
-    async def main() -> bytes | None:
+    async def main() -> list[bytes]:
         merges = OrderedMerges(merge, fan_in=fan_in)
         for words in chunks:
             merges.add(packed_summary.pack(summary_of(words)))
             await asyncio.sleep(0)
-        return await merges.root()
+        return await merges.remaining()
 
     return asyncio.run(main()), calls
 
 
 @settings(max_examples=60, deadline=None)
 @given(chunks=st.lists(WORDS, max_size=40), fan_in=st.integers(2, 5), seed=st.integers(0, 99))
-def test_the_root_equals_one_pass_over_the_chunks_in_order(
+def test_what_is_left_merged_equals_one_pass_over_the_chunks_in_order(
     chunks: list[list[str]], fan_in: int, seed: int
 ) -> None:
-    root, _ = run(chunks, fan_in, seed)
+    left, _ = run(chunks, fan_in, seed)
     if not chunks:
-        assert root is None
+        assert left == []
         return
+    assert len(left) < fan_in * (1 + len(chunks).bit_length())  # at most fan_in - 1 per level
     expected = Summary()
     for words in chunks:
         expected.merge(summary_of(words))
-    assert root is not None
+    root = packed_summary.merge(left)
     got = packed_summary.unpack(root)
     assert got == expected
     assert list(got.word_counts) == list(expected.word_counts)  # first-occurrence order
@@ -67,14 +68,15 @@ def test_merges_start_as_soon_as_a_level_is_full_and_read_each_pack_once() -> No
     # 16 packs with fan-in 4: four merges of leaves, one of their results; nothing left over.
     _, calls = run([["w"]] * 16, 4, 0)
     assert calls == 5
-    # 5 packs: one merge of four, then the root merges its result with the fifth.
-    _, calls = run([["w"]] * 5, 4, 0)
-    assert calls == 2
-    _, calls = run([["w"]], 4, 0)
-    assert calls == 0
+    # 5 packs: one merge of four; its result and the fifth are left, in that order.
+    left, calls = run([["w"]] * 4 + [["v"]], 4, 0)
+    assert calls == 1
+    assert [packed_summary.to_dict(pack)["top_words"] for pack in left] == [[["w", 4]], [["v", 1]]]
+    left, calls = run([["w"]], 4, 0)
+    assert (len(left), calls) == (1, 0)
 
 
-def test_a_failed_merge_fails_the_root_and_cancel_stops_the_rest() -> None:
+def test_a_failed_merge_fails_what_is_left_and_cancel_stops_the_rest() -> None:
     async def broken(packs: list[bytes]) -> bytes:
         raise RuntimeError("replica gone")
 
@@ -83,7 +85,7 @@ def test_a_failed_merge_fails_the_root_and_cancel_stops_the_rest() -> None:
         for _ in range(3):
             merges.add(packed_summary.pack(summary_of(["x"])))
         with pytest.raises(RuntimeError, match="replica gone"):
-            await merges.root()
+            await merges.remaining()
 
     asyncio.run(main())
 
