@@ -12,8 +12,8 @@ sequential `Summary.merge` over the origins, ties included. The totals travel in
 
 `reduce_packs` is the same reduction for packs that were not split (`packed_summary`'s, an
 upload's merged chunk summaries): each call reads them all and keeps the words of its part,
-so the parts of the last merge run apart, on different replicas, and its result is the head,
-not a pack of every word.
+so the parts of the last merge run at once (on the replicas Serve picks, sometimes one), and
+its result is the head, not a pack of every word.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ the same way, level by level, as soon as FAN_IN of a level are ready. Ranges are
 order, which keeps the words' first-occurrence order, so merging what is left equals one pass
 over every chunk in input order, ties in `top_words` included. The upload's length is not known
 in advance: at its end `remaining` gives what is left on each level, oldest ranges first, and
-the caller reduces those (`batch_stream`: by parts, on several replicas at once, since that last
-merge reads every distinct word and nothing else runs then).
+the caller reduces those (`batch_stream`: by parts at once, on the replicas Serve picks, since
+that last merge reads every distinct word and nothing else runs then).
 
 Pure asyncio: tests pass a local `merge`.
 """
