@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     batch_max_attempts: int = Field(4, ge=1)
     batch_attempt_timeout_s: float = Field(120.0, gt=0, description="Per chunk call, then retry.")
     batch_final_parts: int = Field(
-        2, ge=1, description="An upload's last summary merge, in this many parts at once."
+        2,
+        ge=1,
+        description="An upload's summary is merged split by word in this many parts; its last "
+        "merge runs in those parts at once.",
     )
     max_record_bytes: int = Field(10 * 1024 * 1024, ge=1)
     max_upload_bytes: int | None = Field(

@@ -4,21 +4,22 @@ about 3.6 M distinct whitespace tokens, most of them Chinese sentences).
 
 `split` puts each word in one of `parts` packs by a hash of its UTF-8 bytes (the same part in
 every process), with its count and a key of its first occurrence, `origin << 32 | position`.
-`reduce` merges the packs of one part in the order of their origins (one hash pass in C++, as
+`reduce` merges the packs of one part in the order of their keys (one hash pass in C++, as
 `packed_summary.merge`), keeping each word's first key, into the part's head: its distinct
 words and top words with their keys. `combine` makes the whole summary from every part's head:
 the top words of the parts ordered by (count descending, key) are the top words of one
 sequential `Summary.merge` over the origins, ties included. The totals travel in part 0.
 
-`reduce_packs` is the same reduction for packs that were not split (`packed_summary`'s, an
-upload's merged chunk summaries): each call reads them all and keeps the words of its part,
-so the parts of the last merge run at once (on the replicas Serve picks, sometimes one), and
-its result is the head, not a pack of every word.
+An upload's chunks come back whole (`packed_summary`'s packs: `Leaf`, with the chunk's place
+as its origin); `merge_ranges` merges consecutive ones into a `Split` (a pack per part, the
+words keyed), level by level while the upload runs, and at its end each part's `reduce` reads
+that part's packs and the last chunks' words of that part alone, at once on the replicas.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from serve_app.core.arrow_arrays import int64_array, numbers
 from serve_app.core.packed_summary import read_columns, write_columns
 from serve_app.core.summary import Summary
 
-__all__ = ["combine", "part_numbers", "reduce", "reduce_packs", "split"]
+__all__ = ["Leaf", "Split", "combine", "merge_ranges", "part_numbers", "reduce", "split"]
 
 _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64()), ("key", pa.int64())])
 # Bytes of a word that decide its part: its length and up to this many from each end. Cheap
@@ -96,72 +97,124 @@ def part_numbers(words: pa.Array, parts: int) -> np.ndarray[Any, np.dtype[np.int
     return (hashed % np.uint64(parts)).astype(np.intp)
 
 
-def reduce(packs: Sequence[bytes | pa.Buffer], top_n: int) -> dict[str, Any]:
-    """The packs of one part, in the order of their origins, merged (one hash pass in C++):
-    the part's totals, distinct words and `top_n` top words as [word, count, key]."""
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """A chunk's whole pack (`packed_summary.pack`: no keys, its words in first-occurrence
+    order) and its place among the chunks (`origin`, below 2**31): a word's key in it is
+    `origin << 32 | position`, as `split` gives."""
+
+    origin: int
+    pack: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A range of chunks merged (`merge_ranges`): one pack per part, each word with its count
+    and first key, in the order of their keys; the range's totals in the first."""
+
+    packs: tuple[bytes, ...]
+
+
+def merge_ranges(items: Sequence[Leaf | Split], parts: int) -> Split:
+    """Consecutive chunks (leaves) or ranges (splits), in input order, merged into one range
+    split in `parts`: an upload's summaries, level by level on the replicas
+    (`service.summary_merges`), so that the last merge reads each part's words alone."""
     totals = Summary()
-    words: list[pa.Array] = []
-    counts: list[np.ndarray[Any, Any]] = []
-    keys: list[np.ndarray[Any, Any]] = []
-    for packed in packs:
-        part_totals, (part_words, part_counts, part_keys) = read_columns(packed)
-        totals.merge(part_totals)
-        words.append(part_words)
-        counts.append(numbers(part_counts))
-        keys.append(numbers(part_keys))
-    return _head(totals, words, counts, keys, top_n)
+    columns: list[_Columns] = [([], [], []) for _ in range(parts)]
+    for item in items:
+        if isinstance(item, Split):
+            if len(item.packs) != parts:
+                raise ValueError(f"a range in {len(item.packs)} parts merged into {parts}")
+            for part, packed in enumerate(item.packs):
+                part_totals, (words, counts, keys) = read_columns(packed)
+                totals.merge(part_totals)
+                _append(columns[part], words, numbers(counts), numbers(keys))
+            continue
+        leaf_totals, (words, counts) = read_columns(item.pack)
+        totals.merge(leaf_totals)
+        keys = np.arange(len(words), dtype=np.int64) + (item.origin << 32)
+        if parts == 1:
+            _append(columns[0], words, numbers(counts), keys)
+            continue
+        part_of = part_numbers(words, parts)
+        order = np.argsort(part_of, kind="stable")  # each part's keys stay in order
+        ends = np.cumsum(np.bincount(part_of, minlength=parts)).tolist()
+        words, sorted_counts = words.take(int64_array(order)), numbers(counts)[order]
+        keys = keys[order]
+        start = 0
+        for part, end in enumerate(ends):
+            _append(
+                columns[part],
+                words.slice(start, end - start),
+                sorted_counts[start:end],
+                keys[start:end],
+            )
+            start = end
+    empty = Summary()
+    return Split(
+        tuple(
+            write_columns(_SCHEMA, totals if part == 0 else empty, list(_merged(*columns[part])))
+            for part in range(parts)
+        )
+    )
 
 
-def reduce_packs(
-    packs: Sequence[bytes | pa.Buffer], *, part: int, parts: int, top_n: int
+def reduce(
+    items: Sequence[bytes | pa.Buffer | Leaf], top_n: int, *, part: int = 0, parts: int = 1
 ) -> dict[str, Any]:
-    """The head of part `part` of `parts` of whole (unsplit) packs, in their merge order: a
-    word's key is its place in the packs' words one after the other. The totals in part 0."""
+    """The head of one part: its totals, distinct words and `top_n` top words as [word, count,
+    key]. `items` in the order of their keys: that part's packs (`split`'s, or a `Split`'s
+    pack of that part), and whole chunks (`Leaf`), of which only the part's words count (and
+    their totals only in part 0). One hash pass in C++ over every word, as
+    `packed_summary.merge`."""
     if not 0 <= part < parts:
         raise ValueError(f"part {part} is not one of {parts}")
     totals = Summary()
-    words: list[pa.Array] = []
-    counts: list[np.ndarray[Any, Any]] = []
-    keys: list[np.ndarray[Any, Any]] = []
-    start = 0
-    # Pack by pack: only the part's words are kept, and each pack's memory is freed (and
+    columns: _Columns = ([], [], [])
+    # Item by item: only the part's words are kept, and each item's memory is freed (and
     # reused by the next) before the next is read; a fresh process pays for every new page.
-    for packed in packs:
-        pack_totals, (pack_words, pack_counts) = read_columns(packed)
+    for item in items:
+        if not isinstance(item, Leaf):
+            part_totals, (words, counts, keys) = read_columns(item)
+            totals.merge(part_totals)
+            _append(columns, words, numbers(counts), numbers(keys))
+            continue
+        leaf_totals, (words, counts) = read_columns(item.pack)
         if part == 0:
-            totals.merge(pack_totals)
-        if parts == 1:
-            words.append(pack_words)
-            counts.append(numbers(pack_counts))
-            keys.append(np.arange(start, start + len(pack_words), dtype=np.int64))
-        else:
-            mine = np.flatnonzero(part_numbers(pack_words, parts) == part)
-            words.append(pack_words.take(int64_array(mine)))
-            counts.append(numbers(pack_counts)[mine])
-            keys.append(mine + start)
-        start += len(pack_words)
-        del pack_words, pack_counts
-    return _head(totals, words, counts, keys, top_n)
+            totals.merge(leaf_totals)
+        mine = (
+            np.arange(len(words))
+            if parts == 1
+            else np.flatnonzero(part_numbers(words, parts) == part)
+        )
+        keys = mine.astype(np.int64) + (item.origin << 32)
+        _append(columns, words.take(int64_array(mine)), numbers(counts)[mine], keys)
+        del words, counts
+    return _head(totals, *columns, top_n)
 
 
-def _head(
-    totals: Summary,
-    words: list[pa.Array],
-    counts: list[np.ndarray[Any, Any]],
-    keys: list[np.ndarray[Any, Any]],
-    top_n: int,
-) -> dict[str, Any]:
-    """One part's head: its words (each with its count and key, pack by pack) merged by one
-    hash pass over the packs' words as they are, not concatenated first (a copy of every
-    word)."""
-    head: dict[str, Any] = {
-        "state": totals.without_words().to_state(),
-        "unique_words": 0,
-        "top": [],
-    }
+_Columns = tuple[list[pa.Array], list[np.ndarray[Any, Any]], list[np.ndarray[Any, Any]]]
+
+
+def _append(
+    columns: _Columns, words: pa.Array, counts: np.ndarray[Any, Any], keys: np.ndarray[Any, Any]
+) -> None:
+    columns[0].append(words)
+    columns[1].append(counts)
+    columns[2].append(keys)
+
+
+def _merged(
+    words: list[pa.Array], counts: list[np.ndarray[Any, Any]], keys: list[np.ndarray[Any, Any]]
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Words given chunk by chunk, in the order of their keys, merged by one hash pass over the
+    chunks as they are (not concatenated first: a copy of every word): each distinct word once,
+    in first-occurrence order, with its summed count and its first (lowest) key."""
+    word_type = _SCHEMA.field("word").type
     if sum(map(len, words)) == 0:
-        return head
-    encoded = pc.dictionary_encode(pa.chunked_array(words, _SCHEMA.field("word").type))
+        none = int64_array(np.zeros(0, dtype=np.int64))
+        return pa.array([], word_type), none, none
+    encoded = pc.dictionary_encode(pa.chunked_array(words, word_type))
     # One memo table over the chunks: every chunk carries the final dictionary.
     unique = encoded.chunk(encoded.num_chunks - 1).dictionary
     if any(len(chunk.dictionary) != len(unique) for chunk in encoded.chunks):
@@ -173,12 +226,26 @@ def _head(
     first = np.empty(len(indices), dtype=bool)
     first[:1] = True
     np.greater(indices[1:], np.maximum.accumulate(indices)[:-1], out=first[1:])
-    head["unique_words"] = len(unique)
+    return unique, int64_array(sums), int64_array(np.concatenate(keys)[first])
+
+
+def _head(
+    totals: Summary,
+    words: list[pa.Array],
+    counts: list[np.ndarray[Any, Any]],
+    keys: list[np.ndarray[Any, Any]],
+    top_n: int,
+) -> dict[str, Any]:
+    """One part's head from its words, given chunk by chunk in the order of their keys."""
+    unique, sums, first_keys = _merged(words, counts, keys)
+    head: dict[str, Any] = {
+        "state": totals.without_words().to_state(),
+        "unique_words": len(unique),
+        "top": [],
+    }
     k = min(top_n, len(unique))
     if k > 0:
-        table = pa.table(
-            {"count": int64_array(sums), "key": int64_array(np.concatenate(keys)[first])}
-        )
+        table = pa.table({"count": sums, "key": first_keys})
         picked = pc.select_k_unstable(
             table, k, sort_keys=[("count", "descending"), ("key", "ascending")]
         )
@@ -186,8 +253,8 @@ def _head(
             list(row)
             for row in zip(
                 unique.take(picked).to_pylist(),
-                table.column("count").take(picked).to_pylist(),
-                table.column("key").take(picked).to_pylist(),
+                sums.take(picked).to_pylist(),
+                first_keys.take(picked).to_pylist(),
                 strict=True,
             )
         ]

@@ -3,11 +3,11 @@
 The ingress only frames (`core.records.framing`: cut at record or file boundaries, no record
 decoded); a replica parses, cleans, counts and encodes each chunk (`core.uploads`), and this
 writes the replicas' bytes out in input order, numbering the lines, and has their partial
-summaries merged (`summary_merges`: by replicas too, in the service), the last merge in parts
-at once (`head`). It knows nothing of Ray or HTTP: the ingress hands it the body stream, a
-framer, a `submit` coroutine that analyzes one chunk, a `merge` coroutine that merges packed
-summaries and a `head` coroutine that reduces one part of the last ones, so ordering,
-backpressure and retries are testable with plain fakes.
+summaries merged (`summary_merges`: by replicas too, in the service, split by word into
+parts), the last merge in those parts at once (`head`). It knows nothing of Ray or HTTP: the
+ingress hands it the body stream, a framer, a `submit` coroutine that analyzes one chunk, a
+`merge` coroutine that merges packed summaries and a `head` coroutine that reduces one part of
+the last ones, so ordering, backpressure and retries are testable with plain fakes.
 """
 
 from __future__ import annotations
@@ -25,12 +25,16 @@ from serve_app.core.analysis.dedup import DuplicateIndex, mark_duplicates
 from serve_app.core.records import UploadError
 from serve_app.core.records.framing import Frame, Framer
 from serve_app.core.summary import Summary
+from serve_app.core.summary_parts import Leaf, Split
 from serve_app.core.uploads import ChunkAnswer, number_lines
-from serve_app.service.summary_merges import Merge, OrderedMerges
+from serve_app.service.summary_merges import OrderedMerges
 
 Submit = Callable[[list[Frame]], Awaitable[ChunkAnswer]]
-# (packs, part, parts, top_words) -> that part's head (`summary_parts.reduce_packs`)
-Head = Callable[[list[bytes], int, int, int], Awaitable[dict[str, Any]]]
+# (chunks and ranges in input order, parts) -> them merged (`summary_parts.merge_ranges`)
+Merge = Callable[[list[Leaf | Split], int], Awaitable[Split]]
+# (chunks and one part's packs of ranges, part, parts, top_words) -> that part's head
+# (`summary_parts.reduce`)
+Head = Callable[[list[Leaf | bytes], int, int, int], Awaitable[dict[str, Any]]]
 _T = TypeVar("_T")
 
 
@@ -43,8 +47,9 @@ class BatchLimits:
     attempt_timeout_s: float | None = 120.0
     max_upload_bytes: int | None = None
     linger_s: float = 0.02  # an idle pipeline sends a partial chunk after this long
-    # The upload's last merge, in this many parts at once (`head`): it reads every distinct
-    # word while nothing else runs, so one replica alone made the tail of an upload.
+    # The upload's summary is merged split by word in this many parts, and its last merge runs
+    # in those parts at once (`head`), each reading its part alone: that merge reads every
+    # distinct word while nothing else runs, so one replica alone made the tail of an upload.
     final_parts: int = 2
 
 
@@ -93,10 +98,11 @@ async def stream_batch(
     lines are written and this raises ServiceStopping, instead of waiting for chunks that a
     stage being stopped will never answer.
 
-    `merge` merges packed summaries (default: here, `packed_summary.merge`) and `head` reduces
-    one part of the packs left at the end (default: here, `summary_parts.reduce_packs`); both
-    are retried as `submit` is. With `duplicates`, the summaries are merged here instead: the
-    index takes each duplicate's words back out of the summary as the chunks come in.
+    `merge` merges packed summaries into ranges split in `final_parts` (default: here,
+    `summary_parts.merge_ranges`) and `head` reduces one part of what is left at the end
+    (default: here, `summary_parts.reduce`); both are retried as `submit` is. With
+    `duplicates`, the summaries are merged here instead: the index takes each duplicate's
+    words back out of the summary as the chunks come in.
     """
 
     stopped = asyncio.ensure_future(stop()) if stop is not None else None
@@ -129,21 +135,24 @@ async def stream_batch(
     async def attempt(frames: list[Frame]) -> ChunkAnswer:
         return await retried(lambda: submit(frames))
 
-    async def merged(packs: list[bytes]) -> bytes:
+    parts = limits.final_parts
+
+    async def merged(items: list[Leaf | Split]) -> Split:
         if merge is None:
-            return packed_summary.merge(packs)
-        return await retried(lambda: merge(packs))
+            return summary_parts.merge_ranges(items, parts)
+        return await retried(lambda: merge(items, parts))
 
-    async def head_of(packs: list[bytes], part: int, parts: int) -> dict[str, Any]:
+    async def head_of(items: list[Leaf | Split], part: int) -> dict[str, Any]:
+        # A range sends only its pack of this part: each call reads its part's words alone.
+        mine = [item if isinstance(item, Leaf) else item.packs[part] for item in items]
         if head is None:
-            return summary_parts.reduce_packs(packs, part=part, parts=parts, top_n=top_words)
-        return await retried(lambda: head(packs, part, parts, top_words))
+            return summary_parts.reduce(mine, top_words, part=part, parts=parts)
+        return await retried(lambda: head(mine, part, parts, top_words))
 
-    async def summarized(packs: list[bytes]) -> dict[str, Any]:
-        if len(packs) == 1:  # a small upload: one chunk, or one level-0 merge
-            return packed_summary.to_dict(packs[0], top_words)
-        parts = limits.final_parts
-        tasks = [asyncio.ensure_future(head_of(packs, part, parts)) for part in range(parts)]
+    async def summarized(items: list[Leaf | Split]) -> dict[str, Any]:
+        if len(items) == 1 and isinstance(leaf := items[0], Leaf):  # one chunk: a small upload
+            return packed_summary.to_dict(leaf.pack, top_words)
+        tasks = [asyncio.ensure_future(head_of(items, part)) for part in range(parts)]
         try:
             heads = await asyncio.gather(*tasks)
         finally:  # one part failed, or the stream was closed: the others stop too

@@ -230,15 +230,20 @@ class WordCounter:
             answer = uploads.count_chunk(chunk, self._bulk(options))
         return dataclasses.replace(answer, node_id=self._node_id)
 
-    def merge_summaries(self, packs: list[bytes]) -> bytes:
-        """Packed partial summaries merged in their order: an upload's summary is merged here,
-        by the replicas, not in the ingress (`service.summary_merges`)."""
-        return packed_summary.merge(packs)
+    def merge_summaries(
+        self, items: list[summary_parts.Leaf | summary_parts.Split], parts: int
+    ) -> summary_parts.Split:
+        """Chunks' packed summaries (or ranges of them) merged in their order and split by
+        word in `parts`: an upload's summary is merged here, by the replicas, not in the
+        ingress (`service.summary_merges`)."""
+        return summary_parts.merge_ranges(items, parts)
 
-    def summary_head(self, packs: list[bytes], part: int, parts: int, top_n: int) -> dict[str, Any]:
-        """One part of an upload's last merge (`summary_parts.reduce_packs`): its distinct
-        words and top words, the totals in part 0; the ingress combines the parts."""
-        return summary_parts.reduce_packs(packs, part=part, parts=parts, top_n=top_n)
+    def summary_head(
+        self, items: list[summary_parts.Leaf | bytes], part: int, parts: int, top_n: int
+    ) -> dict[str, Any]:
+        """One part of an upload's last merge (`summary_parts.reduce`): its distinct words and
+        top words, the totals in part 0; the ingress combines the parts."""
+        return summary_parts.reduce(items, top_n, part=part, parts=parts)
 
     def check_health(self) -> None:
         if counting.count("ok ok").word_count != 2:

@@ -33,6 +33,7 @@ from serve_app.core.analysis.dedup import DuplicateIndex
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records.framing import Frame
 from serve_app.core.summary import Summary
+from serve_app.core.summary_parts import Leaf, Split
 from serve_app.core.uploads import ChunkAnswer
 from serve_app.schemas import (
     AnalyzeRequest,
@@ -434,13 +435,15 @@ class Ingress:
             # One hop: the replica parses, cleans, counts and encodes (README, "How it works").
             return await self._counter.analyze_chunk.remote(frames, parse, bulk)  # type: ignore[no-any-return]
 
-        async def merge(packs: list[bytes]) -> bytes:
+        async def merge(items: list[Leaf | Split], parts: int) -> Split:
             # The chunks' summaries are merged by the replicas: the ingress only passes bytes.
-            return await self._counter.merge_summaries.remote(packs)  # type: ignore[no-any-return]
+            return await self._counter.merge_summaries.remote(items, parts)  # type: ignore[no-any-return]
 
-        async def head(packs: list[bytes], part: int, parts: int, top_n: int) -> dict[str, Any]:
+        async def head(
+            items: list[Leaf | bytes], part: int, parts: int, top_n: int
+        ) -> dict[str, Any]:
             # The last merge, one part per call, all at once (Serve picks the replicas).
-            return await self._counter.summary_head.remote(packs, part, parts, top_n)  # type: ignore[no-any-return]
+            return await self._counter.summary_head.remote(items, part, parts, top_n)  # type: ignore[no-any-return]
 
         tally = fields_of(request.scope)
         tally.update(records=0, ok=0, failed=0, total_chars=0, total_words=0)

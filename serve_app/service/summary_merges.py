@@ -3,14 +3,15 @@
 Every chunk of a `/v1/batch` upload comes back with its partial summary packed
 (`core.packed_summary`). Merging them in the ingress was most of its CPU during an upload
 (a profile of a seed-mode upload: `Counter.update` 43% of the ingress's GIL time, unpickling
-the word dicts 21%), so this only keeps the packs in order and hands them, FAN_IN
-consecutive ones at a time, to `merge` (a replica, in the service); the results are merged
-the same way, level by level, as soon as FAN_IN of a level are ready. Ranges are merged in
-order, which keeps the words' first-occurrence order, so merging what is left equals one pass
-over every chunk in input order, ties in `top_words` included. The upload's length is not known
-in advance: at its end `remaining` gives what is left on each level, oldest ranges first, and
-the caller reduces those (`batch_stream`: by parts at once, on the replicas Serve picks, since
-that last merge reads every distinct word and nothing else runs then).
+the word dicts 21%), so this only keeps the packs in order, each as a `Leaf` numbered by its
+place, and hands them, FAN_IN consecutive ones at a time, to `merge` (a replica, in the
+service: `summary_parts.merge_ranges`, whose result is split by word); the results are merged
+the same way, level by level, as soon as FAN_IN of a level are ready. Every word keeps the key
+of its first occurrence, so merging what is left equals one pass over every chunk in input
+order, ties in `top_words` included. The upload's length is not known in advance: at its end
+`remaining` gives what is left on each level, oldest ranges first, and the caller reduces
+those (`batch_stream`: by parts at once, each reading its part alone, since that last merge
+reads every distinct word and nothing else runs then).
 
 Pure asyncio: tests pass a local `merge`.
 """
@@ -21,10 +22,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from serve_app.core.summary_parts import Leaf, Split
+
 __all__ = ["Merge", "OrderedMerges"]
 
-Merge = Callable[[list[bytes]], Awaitable[bytes]]
-_Part = bytes | asyncio.Task[bytes]
+Merge = Callable[[list[Leaf | Split]], Awaitable[Split]]
+_Part = Leaf | Split | asyncio.Task[Split]
 
 
 class OrderedMerges:
@@ -44,11 +47,13 @@ class OrderedMerges:
         self._merge = merge
         self._fan_in = fan_in
         self._levels: list[list[_Part]] = [[]]  # each level's parts in input order
-        self._tasks: set[asyncio.Task[bytes]] = set()
+        self._tasks: set[asyncio.Task[Split]] = set()
+        self._added = 0
 
     def add(self, packed: bytes) -> None:
         """The next chunk's pack, in input order."""
-        part: _Part = packed
+        part: _Part = Leaf(self._added, packed)
+        self._added += 1
         level = 0
         while True:
             if level == len(self._levels):
@@ -61,7 +66,7 @@ class OrderedMerges:
             part = self._start(parts)
             level += 1
 
-    async def remaining(self) -> list[bytes]:
+    async def remaining(self) -> list[Leaf | Split]:
         """What is left unmerged, in input order, once every pack is added: merged, they are
         every pack merged. Higher levels hold earlier ranges."""
         parts = [part for level in reversed(self._levels) for part in level]
@@ -73,15 +78,15 @@ class OrderedMerges:
         for task in self._tasks:
             task.cancel()
 
-    def _start(self, parts: list[_Part]) -> asyncio.Task[bytes]:
+    def _start(self, parts: list[_Part]) -> asyncio.Task[Split]:
         task = asyncio.ensure_future(self._merged(parts))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _merged(self, parts: list[_Part]) -> bytes:
+    async def _merged(self, parts: list[_Part]) -> Split:
         return await self._merge([await _value(part) for part in parts])
 
 
-async def _value(part: _Part) -> bytes:
-    return part if isinstance(part, bytes) else await part
+async def _value(part: _Part) -> Leaf | Split:
+    return part if isinstance(part, Leaf | Split) else await part

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -5,6 +7,7 @@ from hypothesis import strategies as st
 from serve_app.core import packed_summary, summary_parts
 from serve_app.core.arrow_arrays import utf8_array
 from serve_app.core.summary import Summary
+from serve_app.core.summary_parts import Leaf, Split
 from tests.core.summaries import sequential, summaries
 
 
@@ -19,38 +22,76 @@ def test_parts_reduced_apart_equal_one_sequential_merge(
     assert summary_parts.combine(heads, top_n) == sequential(summaries).to_dict(top_n)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(summaries(), max_size=7), st.integers(1, 5), st.integers(0, 12))
-def test_whole_packs_reduced_part_by_part_equal_one_sequential_merge(
-    summaries: list[Summary], parts: int, top_n: int
-) -> None:
-    packs = [packed_summary.pack(s) for s in summaries]
+def reduced_by_part(items: list[Leaf | Split], parts: int, top_n: int) -> dict[str, Any]:
+    """As an upload's end: each part reads the leaves whole and each range's pack of its part."""
     heads = [
-        summary_parts.reduce_packs(packs, part=p, parts=parts, top_n=top_n) for p in range(parts)
-    ]
-    assert summary_parts.combine(heads, top_n) == sequential(summaries).to_dict(top_n)
-    # and what one merge of the packs gives, the way a single pack is summarized
-    if packs:
-        assert summary_parts.combine(heads, top_n) == packed_summary.to_dict(
-            packed_summary.merge(packs), top_n
+        summary_parts.reduce(
+            [item if isinstance(item, Leaf) else item.packs[part] for item in items],
+            top_n,
+            part=part,
+            parts=parts,
         )
+        for part in range(parts)
+    ]
+    return summary_parts.combine(heads, top_n)
 
 
-def test_whole_packs_break_ties_by_first_occurrence_across_parts() -> None:
-    first, second = Summary(), Summary()
+@st.composite
+def ranges(draw: st.DrawFn, leaves: list[Leaf], parts: int) -> list[Leaf | Split]:
+    """The leaves, some runs of consecutive ones merged into ranges, and some runs of those
+    ranges merged again (an upload's levels), in input order."""
+
+    def grouped(items: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        at = 0
+        while at < len(items):
+            size = draw(st.integers(1, 3))
+            run = items[at : at + size]
+            merge = len(run) > 1 and draw(st.booleans())
+            out += [summary_parts.merge_ranges(run, parts)] if merge else run
+            at += size
+        return out
+
+    level = grouped(list(leaves))
+    ranges_only = [item for item in level if isinstance(item, Split)]
+    if len(ranges_only) > 1 and ranges_only == level[: len(ranges_only)] and draw(st.booleans()):
+        level = [summary_parts.merge_ranges(ranges_only, parts), *level[len(ranges_only) :]]
+    return level
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(summaries(), max_size=7), st.integers(1, 5), st.integers(0, 12), st.data())
+def test_chunks_merged_in_ranges_then_reduced_by_part_equal_one_sequential_merge(
+    summaries: list[Summary], parts: int, top_n: int, data: st.DataObject
+) -> None:
+    leaves = [Leaf(i, packed_summary.pack(s)) for i, s in enumerate(summaries)]
+    items = data.draw(ranges(leaves, parts))
+    expected = sequential(summaries).to_dict(top_n)
+    assert reduced_by_part(items, parts, top_n) == expected
+    # and what one merge of the packs gives, the way a single pack is summarized
+    if leaves:
+        merged = packed_summary.merge([leaf.pack for leaf in leaves])
+        assert packed_summary.to_dict(merged, top_n) == expected
+
+
+def test_chunks_break_ties_by_first_occurrence_across_parts_and_ranges() -> None:
+    first, second, third = Summary(), Summary(), Summary()
     first.add_words(char_count=3, words=["z", "y", "x"])
     second.add_words(char_count=3, words=["x", "w", "y", "v", "v"])
-    packs = [packed_summary.pack(first), packed_summary.pack(second)]
+    third.add_words(char_count=2, words=["u", "z"])
+    leaves: list[Leaf | Split] = [
+        Leaf(i, packed_summary.pack(s)) for i, s in enumerate([first, second, third])
+    ]
     for parts in (1, 2, 3, 8):
-        heads = [
-            summary_parts.reduce_packs(packs, part=p, parts=parts, top_n=5) for p in range(parts)
-        ]
-        summary = summary_parts.combine(heads, 5)
-        assert summary["top_words"] == [["y", 2], ["x", 2], ["v", 2], ["z", 1], ["w", 1]]
-        assert summary["unique_words"] == 5
-        assert summary["records"] == 2  # the totals counted once, in part 0
-    with pytest.raises(ValueError):
-        summary_parts.reduce_packs(packs, part=2, parts=2, top_n=5)
+        for items in (leaves, [summary_parts.merge_ranges(leaves[:2], parts), leaves[2]]):
+            summary = reduced_by_part(items, parts, 5)
+            assert summary["top_words"] == [["z", 2], ["y", 2], ["x", 2], ["v", 2], ["w", 1]]
+            assert summary["unique_words"] == 6
+            assert summary["records"] == 3  # the totals counted once, in part 0
+    with pytest.raises(ValueError, match="part 2 is not one of 2"):
+        summary_parts.reduce(leaves, 5, part=2, parts=2)
+    with pytest.raises(ValueError, match="in 2 parts merged into 3"):
+        summary_parts.merge_ranges([summary_parts.merge_ranges(leaves, 2)], 3)
 
 
 def test_ties_break_by_first_occurrence_across_parts_and_origins() -> None:

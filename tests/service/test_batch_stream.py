@@ -12,6 +12,7 @@ from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions, UploadError, framer_for
 from serve_app.core.records.framing import Frame
 from serve_app.core.summary import Summary
+from serve_app.core.summary_parts import Leaf, Split
 from serve_app.core.uploads import ChunkAnswer, analyze_chunk
 from serve_app.service.batch_stream import BatchLimits, UploadTooLarge, stream_batch
 
@@ -124,18 +125,24 @@ def test_the_summaries_are_merged_by_merge_and_head_calls_retried_like_chunks() 
     calls: list[int] = []
     heads: list[tuple[int, int, int]] = []
 
-    async def flaky_merge(packs: list[bytes]) -> bytes:
-        calls.append(len(packs))
+    async def flaky_merge(items: list[Leaf | Split], parts: int) -> Split:
+        calls.append(len(items))
+        assert parts == 3
         if len(calls) == 1:
             raise ReplicaDied()
         await asyncio.sleep(0.001 * (len(calls) % 3))
-        return packed_summary.merge(packs)
+        return summary_parts.merge_ranges(items, parts)
 
-    async def flaky_head(packs: list[bytes], part: int, parts: int, top_n: int) -> dict[str, Any]:
-        heads.append((len(packs), part, parts))
+    async def flaky_head(
+        items: list[Leaf | bytes], part: int, parts: int, top_n: int
+    ) -> dict[str, Any]:
+        heads.append((len(items), part, parts))
+        # a range sends its pack of this part alone; the chunks after it come whole
+        assert isinstance(items[0], bytes)
+        assert all(isinstance(item, Leaf) for item in items[1:])
         if len(heads) == 1:
             raise ReplicaDied()
-        return summary_parts.reduce_packs(packs, part=part, parts=parts, top_n=top_n)
+        return summary_parts.reduce(items, top_n, part=part, parts=parts)
 
     texts = [f"w{i % 7} common w{i % 3}" for i in range(200)]
     retries: list[int] = []

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from serve_app.core import cleaning, counting, packed_summary, uploads
+from serve_app.core import cleaning, counting, packed_summary, summary_parts, uploads
 from serve_app.core.pipeline import BulkOptions
 from serve_app.core.records import ParseOptions, framer_for
 from serve_app.core.summary import Summary
@@ -102,15 +102,20 @@ def test_analyze_chunk_parses_cleans_counts_and_encodes_raw_frames(counter: Any)
     assert counter.analyze_chunk(frames, parse, BulkOptions(include=frozenset())).lines == b""
 
 
-def test_merge_summaries_merges_packs_in_their_order(counter: Any) -> None:
-    first, second = Summary(), Summary()
+def test_merge_summaries_and_summary_head_merge_packs_in_their_order(counter: Any) -> None:
+    first, second, third = Summary(), Summary(), Summary()
     first.add_words(char_count=5, words=["b", "a"])
     second.add_words(char_count=7, words=["a", "c", "b"])
-    merged = packed_summary.unpack(
-        counter.merge_summaries([packed_summary.pack(first), packed_summary.pack(second)])
-    )
-    assert merged == Summary().merge(first).merge(second)
-    assert list(merged.word_counts) == ["b", "a", "c"]
+    third.add_words(char_count=3, words=["c", "d"])
+    leaves = [
+        summary_parts.Leaf(i, packed_summary.pack(s)) for i, s in enumerate([first, second, third])
+    ]
+    merged = counter.merge_summaries(leaves[:2], 2)
+    assert len(merged.packs) == 2
+    heads = [counter.summary_head([merged.packs[part], leaves[2]], part, 2, 3) for part in range(2)]
+    expected = Summary().merge(first).merge(second).merge(third)
+    assert summary_parts.combine(heads, 3) == expected.to_dict(3)
+    assert expected.to_dict(3)["top_words"] == [["b", 2], ["a", 2], ["c", 2]]  # ties kept
 
 
 def test_user_config_with_a_key_fails_instead_of_being_ignored() -> None:
