@@ -1,11 +1,12 @@
-"""A partial `Summary` packed to be merged far from where it was counted (a job's groups).
+"""A partial `Summary` packed to be merged far from where it was counted (an upload's chunks).
 
 The totals travel as JSON; the word counts as two Arrow columns (word, count) in
-first-occurrence order, in one Arrow IPC stream. Unpacking makes no Python object per word,
-and merging is one hash pass in C++ (`dictionary_encode` numbers the words in the order it
-first meets them; `bincount` adds their counts), so merging packs in order equals merging the
-summaries in order (`Summary.merge`), ties in `top_words` included. Measured against packing
-`Summary.to_state()` as JSON and merging Counters: see the commit that added this module.
+first-occurrence order, in one Arrow IPC stream. Unpacking makes no Python object per word;
+the packs are merged in order by `summary_parts` (one hash pass in C++: `dictionary_encode`
+numbers the words in the order it first meets them, `bincount` adds their counts), which
+equals merging the summaries in order (`Summary.merge`), ties in `top_words` included.
+Measured against packing `Summary.to_state()` as JSON and merging Counters: see the commit
+that added this module.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from serve_app.core.summary import Summary, merge_columns, top_of
+from serve_app.core.summary import Summary, top_of
 
-__all__ = ["merge", "pack", "read_columns", "to_dict", "totals", "unpack", "write_columns"]
+__all__ = ["pack", "read_columns", "to_dict", "totals", "unpack", "write_columns"]
 
 _TOTALS_KEY = b"cleanserve.summary"
 _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64())])
@@ -46,19 +47,6 @@ def totals(packed: bytes) -> Summary:
     """The packed summary without its word counts (records, characters, words, analytics):
     read from the stream's schema, so no word is read."""
     return _totals_of(ipc.open_stream(pa.py_buffer(packed)).schema)
-
-
-def merge(parts: Sequence[bytes]) -> bytes:
-    """The packs merged in their order (first-occurrence order of the words kept)."""
-    totals = Summary()
-    columns: list[tuple[pa.Array, pa.Array]] = []
-    for part in parts:
-        part_totals, (part_words, part_counts) = read_columns(part)
-        totals.merge(part_totals)
-        columns.append((part_words, part_counts))
-    if not columns:
-        return pack(totals)
-    return write_columns(_SCHEMA, totals, merge_columns(columns))
 
 
 def to_dict(packed: bytes, top_n: int = 10) -> dict[str, Any]:

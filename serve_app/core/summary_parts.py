@@ -4,8 +4,8 @@ about 3.6 M distinct whitespace tokens, most of them Chinese sentences).
 
 `split` puts each word in one of `parts` packs by a hash of its UTF-8 bytes (the same part in
 every process), with its count and a key of its first occurrence, `origin << 32 | position`.
-`reduce` merges the packs of one part in the order of their keys (one hash pass in C++, as
-`packed_summary.merge`), keeping each word's first key, into the part's head: its distinct
+`reduce` merges the packs of one part in the order of their keys (one hash pass in C++),
+keeping each word's first key, into the part's head: its distinct
 words and top words with their keys. `combine` makes the whole summary from every part's head:
 the top words of the parts ordered by (count descending, key) are the top words of one
 sequential `Summary.merge` over the origins, ties included. The totals travel in part 0.
@@ -165,8 +165,7 @@ def reduce(
     """The head of one part: its totals, distinct words and `top_n` top words as [word, count,
     key]. `items` in the order of their keys: that part's packs (`split`'s, or a `Split`'s
     pack of that part), and whole chunks (`Leaf`), of which only the part's words count (and
-    their totals only in part 0). One hash pass in C++ over every word, as
-    `packed_summary.merge`."""
+    their totals only in part 0). One hash pass in C++ over every word (`_merged`)."""
     if not 0 <= part < parts:
         raise ValueError(f"part {part} is not one of {parts}")
     totals = Summary()

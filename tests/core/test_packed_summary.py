@@ -9,32 +9,23 @@ from tests.core.summaries import sequential, summaries
 
 
 @settings(max_examples=200, deadline=None)  # a loaded machine is not a failure
-@given(st.lists(summaries(), max_size=6), st.integers(0, 12))
-def test_merging_packs_in_order_equals_merging_the_summaries(
-    parts: list[Summary], top_n: int
+@given(summaries(), st.integers(0, 12))
+def test_a_pack_keeps_the_summary_and_its_first_occurrence_order(
+    summary: Summary, top_n: int
 ) -> None:
-    expected = sequential(parts)
-    packed = packed_summary.merge([packed_summary.pack(part) for part in parts])
+    expected = sequential([summary])
+    packed = packed_summary.pack(summary)
     assert packed_summary.to_dict(packed, top_n) == expected.to_dict(top_n)
     unpacked = packed_summary.unpack(packed)
     assert unpacked.to_state() == expected.to_state()
     assert list(unpacked.word_counts.items()) == list(expected.word_counts.items())
 
 
-@settings(deadline=None)
-@given(st.lists(summaries(), min_size=1, max_size=9))
-def test_a_tree_of_merges_equals_one_sequential_merge(parts: list[Summary]) -> None:
-    packs = [packed_summary.pack(part) for part in parts]
-    left, right = packs[: len(packs) // 2], packs[len(packs) // 2 :]
-    tree = packed_summary.merge([packed_summary.merge(left), packed_summary.merge(right)])
-    assert packed_summary.to_dict(tree, 50) == sequential(parts).to_dict(50)
-
-
-def test_ties_in_top_words_break_by_first_occurrence_across_packs() -> None:
-    first, second = Summary(), Summary()
-    first.add_words(char_count=3, words=["z", "y", "x"])
-    second.add_words(char_count=3, words=["x", "w", "y"])
-    packed = packed_summary.merge([packed_summary.pack(first), packed_summary.pack(second)])
+def test_ties_in_top_words_break_by_first_occurrence() -> None:
+    summary = Summary()
+    summary.add_words(char_count=3, words=["z", "y", "x"])
+    summary.add_words(char_count=3, words=["x", "w", "y"])
+    packed = packed_summary.pack(summary)
     assert packed_summary.to_dict(packed, 4)["top_words"] == [
         ["y", 2],
         ["x", 2],
@@ -44,8 +35,8 @@ def test_ties_in_top_words_break_by_first_occurrence_across_packs() -> None:
     assert Counter({"y": 2, "x": 2, "z": 1, "w": 1}) == packed_summary.unpack(packed).word_counts
 
 
-def test_an_empty_merge_is_an_empty_summary() -> None:
-    assert packed_summary.to_dict(packed_summary.merge([])) == Summary().to_dict()
+def test_an_empty_summary_packs_to_an_empty_summary() -> None:
+    assert packed_summary.to_dict(packed_summary.pack(Summary())) == Summary().to_dict()
 
 
 def test_totals_reads_everything_but_the_words() -> None:

@@ -68,10 +68,6 @@ def test_chunks_merged_in_ranges_then_reduced_by_part_equal_one_sequential_merge
     items = data.draw(ranges(leaves, parts))
     expected = sequential(summaries).to_dict(top_n)
     assert reduced_by_part(items, parts, top_n) == expected
-    # and what one merge of the packs gives, the way a single pack is summarized
-    if leaves:
-        merged = packed_summary.merge([leaf.pack for leaf in leaves])
-        assert packed_summary.to_dict(merged, top_n) == expected
 
 
 def test_chunks_break_ties_by_first_occurrence_across_parts_and_ranges() -> None:
