@@ -18,6 +18,7 @@ that part's packs and the last chunks' words of that part alone, at once on the 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,16 @@ from serve_app.core.arrow_arrays import int64_array, numbers
 from serve_app.core.packed_summary import read_columns, write_columns
 from serve_app.core.summary import Summary
 
-__all__ = ["Leaf", "Split", "combine", "merge_ranges", "part_numbers", "reduce", "split"]
+__all__ = [
+    "Leaf",
+    "Split",
+    "combine",
+    "merge_ranges",
+    "of_part",
+    "part_numbers",
+    "reduce",
+    "split",
+]
 
 _SCHEMA = pa.schema([("word", pa.large_string()), ("count", pa.int64()), ("key", pa.int64())])
 # Bytes of a word that decide its part: its length and up to this many from each end. Cheap
@@ -43,33 +53,19 @@ def split(summary: Summary, *, parts: int, origin: int) -> list[bytes]:
     """`parts` packs of the summary's words (`origin`: this summary's place in the merge order,
     below 2**31); the totals in the first."""
     words, values = summary.word_columns()
-    keys = np.arange(len(words), dtype=np.int64) + (origin << 32)
     # A pack waits in the object store until its part is reduced, the job's distinct words with
     # it (0.34 bytes per input byte in seed mode): packs are compressed (`write_columns`).
     empty = Summary()
-    if parts == 1:
-        return [write_columns(_SCHEMA, summary, [words, values, int64_array(keys)])]
-    part_of = part_numbers(words, parts)
-    order = np.argsort(part_of, kind="stable")  # each part keeps first-occurrence order
-    ends = np.cumsum(np.bincount(part_of, minlength=parts))
-    taken = int64_array(order)
-    words, values, sorted_keys = words.take(taken), values.take(taken), keys[order]
-    packs = []
-    start = 0
-    for part, end in enumerate(ends.tolist()):
-        packs.append(
-            write_columns(
-                _SCHEMA,
-                summary if part == 0 else empty,
-                [
-                    words.slice(start, end - start),
-                    values.slice(start, end - start),
-                    int64_array(sorted_keys[start:end]),
-                ],
-            )
+    return [
+        write_columns(
+            _SCHEMA,
+            summary if part == 0 else empty,
+            [part_words, int64_array(part_counts), int64_array(part_keys)],
         )
-        start = end
-    return packs
+        for part, (part_words, part_counts, part_keys) in enumerate(
+            _by_part(words, numbers(values), _keys(len(words), origin), parts)
+        )
+    ]
 
 
 def part_numbers(words: pa.Array, parts: int) -> np.ndarray[Any, np.dtype[np.intp]]:
@@ -130,26 +126,12 @@ def merge_ranges(items: Sequence[Leaf | Split], parts: int) -> Split:
                 totals.merge(part_totals)
                 _append(columns[part], words, numbers(counts), numbers(keys))
             continue
-        leaf_totals, (words, counts) = read_columns(item.pack)
+        leaf_totals, words, counts, keys = _leaf_columns(item)
         totals.merge(leaf_totals)
-        keys = np.arange(len(words), dtype=np.int64) + (item.origin << 32)
-        if parts == 1:
-            _append(columns[0], words, numbers(counts), keys)
-            continue
-        part_of = part_numbers(words, parts)
-        order = np.argsort(part_of, kind="stable")  # each part's keys stay in order
-        ends = np.cumsum(np.bincount(part_of, minlength=parts)).tolist()
-        words, sorted_counts = words.take(int64_array(order)), numbers(counts)[order]
-        keys = keys[order]
-        start = 0
-        for part, end in enumerate(ends):
-            _append(
-                columns[part],
-                words.slice(start, end - start),
-                sorted_counts[start:end],
-                keys[start:end],
-            )
-            start = end
+        for part, (part_words, part_counts, part_keys) in enumerate(
+            _by_part(words, counts, keys, parts)
+        ):
+            _append(columns[part], part_words, part_counts, part_keys)
     empty = Summary()
     return Split(
         tuple(
@@ -157,6 +139,12 @@ def merge_ranges(items: Sequence[Leaf | Split], parts: int) -> Split:
             for part in range(parts)
         )
     )
+
+
+def of_part(items: Sequence[Leaf | Split], part: int) -> list[Leaf | bytes]:
+    """What `reduce` reads of an upload's chunks and ranges for one part: each chunk whole (it
+    keeps the part's words), each range's pack of that part alone."""
+    return [item if isinstance(item, Leaf) else item.packs[part] for item in items]
 
 
 def reduce(
@@ -178,18 +166,45 @@ def reduce(
             totals.merge(part_totals)
             _append(columns, words, numbers(counts), numbers(keys))
             continue
-        leaf_totals, (words, counts) = read_columns(item.pack)
+        leaf_totals, words, counts, keys = _leaf_columns(item)
         if part == 0:
             totals.merge(leaf_totals)
-        mine = (
-            np.arange(len(words))
-            if parts == 1
-            else np.flatnonzero(part_numbers(words, parts) == part)
-        )
-        keys = mine.astype(np.int64) + (item.origin << 32)
-        _append(columns, words.take(int64_array(mine)), numbers(counts)[mine], keys)
-        del words, counts
+        if parts == 1:
+            _append(columns, words, counts, keys)
+        else:  # only this part's words: a mask, not `_by_part`'s sort of every word
+            mine = np.flatnonzero(part_numbers(words, parts) == part)
+            _append(columns, words.take(int64_array(mine)), counts[mine], keys[mine])
+        del words, counts, keys
     return _head(totals, *columns, top_n)
+
+
+def _keys(size: int, origin: int) -> np.ndarray[Any, Any]:
+    """The keys of a summary's words in first-occurrence order: `origin << 32 | position`."""
+    return np.arange(size, dtype=np.int64) + (origin << 32)
+
+
+def _leaf_columns(
+    leaf: Leaf,
+) -> tuple[Summary, pa.Array, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """A chunk's totals, words, counts and keys."""
+    totals, (words, counts) = read_columns(leaf.pack)
+    return totals, words, numbers(counts), _keys(len(words), leaf.origin)
+
+
+def _by_part(
+    words: pa.Array, counts: np.ndarray[Any, Any], keys: np.ndarray[Any, Any], parts: int
+) -> list[tuple[pa.Array, np.ndarray[Any, Any], np.ndarray[Any, Any]]]:
+    """The words with their counts and keys, grouped by part, each part in their order."""
+    if parts == 1:
+        return [(words, counts, keys)]
+    part_of = part_numbers(words, parts)
+    order = np.argsort(part_of, kind="stable")  # each part keeps its keys' order
+    bounds = [0, *np.cumsum(np.bincount(part_of, minlength=parts)).tolist()]
+    words, counts, keys = words.take(int64_array(order)), counts[order], keys[order]
+    return [
+        (words.slice(start, end - start), counts[start:end], keys[start:end])
+        for start, end in itertools.pairwise(bounds)
+    ]
 
 
 _Columns = tuple[list[pa.Array], list[np.ndarray[Any, Any]], list[np.ndarray[Any, Any]]]

@@ -144,7 +144,7 @@ async def stream_batch(
 
     async def head_of(items: list[Leaf | Split], part: int) -> dict[str, Any]:
         # A range sends only its pack of this part: each call reads its part's words alone.
-        mine = [item if isinstance(item, Leaf) else item.packs[part] for item in items]
+        mine = summary_parts.of_part(items, part)
         if head is None:
             return summary_parts.reduce(mine, top_words, part=part, parts=parts)
         return await retried(lambda: head(mine, part, parts, top_words))

@@ -1,12 +1,17 @@
 """Random partial summaries for the tests of what merges them (`packed_summary`,
-`summary_parts`), and the one sequential merge they must equal."""
+`summary_parts`), the one sequential merge they must equal, and an upload's end (its chunks
+and ranges reduced part by part)."""
 
 from collections import Counter
+from collections.abc import Sequence
+from typing import Any
 
 from hypothesis import strategies as st
 
+from serve_app.core import summary_parts
 from serve_app.core.arrow_arrays import int64_array, utf8_array
 from serve_app.core.summary import Summary
+from serve_app.core.summary_parts import Leaf, Split
 
 # Few distinct words, so that counts tie often and first occurrence decides top_words.
 WORDS = st.sampled_from(["a", "b", "c", "好", "质量", "👍", "", "A", "a b", "\u00e9", "e\u0301"])
@@ -41,3 +46,13 @@ def sequential(parts: list[Summary]) -> Summary:
     for part in parts:
         whole.merge(Summary.from_state(part.to_state()))
     return whole
+
+
+def reduced_by_part(items: Sequence[Leaf | Split], parts: int, top_n: int) -> dict[str, Any]:
+    """The summary of an upload's chunks and ranges, reduced part by part as its end does
+    (`batch_stream`)."""
+    heads = [
+        summary_parts.reduce(summary_parts.of_part(items, part), top_n, part=part, parts=parts)
+        for part in range(parts)
+    ]
+    return summary_parts.combine(heads, top_n)

@@ -8,7 +8,7 @@ from serve_app.core import packed_summary, summary_parts
 from serve_app.core.arrow_arrays import utf8_array
 from serve_app.core.summary import Summary
 from serve_app.core.summary_parts import Leaf, Split
-from tests.core.summaries import sequential, summaries
+from tests.core.summaries import reduced_by_part, sequential, summaries
 
 
 @settings(max_examples=200, deadline=None)  # a loaded machine is not a failure
@@ -20,20 +20,6 @@ def test_parts_reduced_apart_equal_one_sequential_merge(
     assert all(len(packs) == parts for packs in split)
     heads = [summary_parts.reduce([packs[p] for packs in split], top_n) for p in range(parts)]
     assert summary_parts.combine(heads, top_n) == sequential(summaries).to_dict(top_n)
-
-
-def reduced_by_part(items: list[Leaf | Split], parts: int, top_n: int) -> dict[str, Any]:
-    """As an upload's end: each part reads the leaves whole and each range's pack of its part."""
-    heads = [
-        summary_parts.reduce(
-            [item if isinstance(item, Leaf) else item.packs[part] for item in items],
-            top_n,
-            part=part,
-            parts=parts,
-        )
-        for part in range(parts)
-    ]
-    return summary_parts.combine(heads, top_n)
 
 
 @st.composite

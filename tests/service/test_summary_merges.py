@@ -14,6 +14,7 @@ from serve_app.core import packed_summary, summary_parts
 from serve_app.core.summary import Summary
 from serve_app.core.summary_parts import Leaf, Split
 from serve_app.service.summary_merges import OrderedMerges
+from tests.core.summaries import reduced_by_part
 
 WORDS = st.lists(st.sampled_from(["a", "b", "c", "d", "好", "e"]), max_size=6)
 
@@ -47,20 +48,6 @@ def run(
     return asyncio.run(main()), calls
 
 
-def reduced(left: list[Leaf | Split], parts: int, top_n: int) -> dict[str, object]:
-    """What is left, reduced part by part as an upload's end does (`batch_stream`)."""
-    heads = [
-        summary_parts.reduce(
-            [item if isinstance(item, Leaf) else item.packs[part] for item in left],
-            top_n,
-            part=part,
-            parts=parts,
-        )
-        for part in range(parts)
-    ]
-    return summary_parts.combine(heads, top_n)
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     chunks=st.lists(WORDS, max_size=40),
@@ -81,7 +68,7 @@ def test_what_is_left_reduced_equals_one_pass_over_the_chunks_in_order(
     for words in chunks:
         expected.merge(summary_of(words))
     # every word in top_words: their order is the first-occurrence order among equal counts
-    assert reduced(left, parts, 10) == expected.to_dict(10)
+    assert reduced_by_part(left, parts, 10) == expected.to_dict(10)
 
 
 def test_merges_start_as_soon_as_a_level_is_full_and_read_each_pack_once() -> None:
@@ -93,7 +80,7 @@ def test_merges_start_as_soon_as_a_level_is_full_and_read_each_pack_once() -> No
     assert calls == 1
     assert isinstance(left[0], Split)
     assert left[1] == Leaf(4, packed_summary.pack(summary_of(["v"])))
-    assert [reduced([item], 2, 3)["top_words"] for item in left] == [[["w", 4]], [["v", 1]]]
+    assert [reduced_by_part([item], 2, 3)["top_words"] for item in left] == [[["w", 4]], [["v", 1]]]
     left, calls = run([["w"]], 4, 0)
     assert (len(left), calls) == (1, 0)
 
