@@ -31,7 +31,7 @@ from serve_app.service.summary_merges import OrderedMerges
 
 Submit = Callable[[list[Frame]], Awaitable[ChunkAnswer]]
 # (chunks and ranges in input order, parts) -> them merged (`summary_parts.merge_ranges`)
-Merge = Callable[[list[Leaf | Split], int], Awaitable[Split]]
+MergeInParts = Callable[[list[Leaf | Split], int], Awaitable[Split]]
 # (chunks and one part's packs of ranges, part, parts, top_words) -> that part's head
 # (`summary_parts.reduce`)
 Head = Callable[[list[Leaf | bytes], int, int, int], Awaitable[dict[str, Any]]]
@@ -83,7 +83,7 @@ async def stream_batch(
     duplicates: DuplicateIndex | None = None,
     on_retry: Callable[[], object] | None = None,
     stop: Callable[[], Awaitable[None]] | None = None,
-    merge: Merge | None = None,
+    merge: MergeInParts | None = None,
     head: Head | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield one NDJSON line per input record, in input order, then the summary line.
