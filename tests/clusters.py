@@ -43,46 +43,34 @@ class Cluster:
     env: Mapping[str, str]  # for the Ray and Serve CLIs and for drivers
 
 
-_handed_out: set[int] = set()
-
-
-def unique_port() -> int:
-    """A free port never handed out before in this test run: `free_port` alone may return
-    the same port twice (it is free again once probed), and Ray refuses a port used twice."""
-    while (candidate := free_port()) in _handed_out:
-        pass
-    _handed_out.add(candidate)
-    return candidate
-
-
 def service_env(**extra: str) -> dict[str, str]:
     """The service's environment for one node, with ports of its own for what binds one."""
     return {
         **os.environ,
         **SERVICE_ENV,
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(unique_port()),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(unique_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
         # The head's fallback proxy (HAProxy's backup server) binds 8500/9500 with
         # SO_REUSEPORT: another cluster's fallback proxy on this machine would share the port
         # and answer for a different application.
-        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(unique_port()),
-        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(unique_port()),
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
         **extra,
     }
 
 
 def node_port_args() -> list[str]:
     return [
-        "--node-manager-port", str(unique_port()),
-        "--object-manager-port", str(unique_port()),
+        "--node-manager-port", str(free_port()),
+        "--object-manager-port", str(free_port()),
         # 0 and 0: every worker binds a port the OS picks, free by definition; a fixed range
         # would be a guess on a machine shared with other clusters.
         "--min-worker-port", "0",
         "--max-worker-port", "0",
-        "--dashboard-agent-listen-port", str(unique_port()),
-        "--dashboard-agent-grpc-port", str(unique_port()),
-        "--runtime-env-agent-port", str(unique_port()),
-        "--metrics-export-port", str(unique_port()),
+        "--dashboard-agent-listen-port", str(free_port()),
+        "--dashboard-agent-grpc-port", str(free_port()),
+        "--runtime-env-agent-port", str(free_port()),
+        "--metrics-export-port", str(free_port()),
         # The object store is a window on /dev/shm, shared with everyone on this machine.
         "--object-store-memory", str(256 * 1024 * 1024),
     ]  # fmt: skip
@@ -140,7 +128,7 @@ def head_node(
     """A head node; yields the cluster and the head's session id. The dashboard may still be
     starting: `serve_deploy` waits for it."""
     ensure_auth_token()
-    gcs_port, dashboard_port = unique_port(), unique_port()
+    gcs_port, dashboard_port = free_port(), free_port()
     # Short: Ray's Unix socket paths under it must stay below 108 bytes.
     temp_dir = Path(tempfile.mkdtemp(prefix="cs-ray-", dir="/tmp"))
     args = [
@@ -148,7 +136,7 @@ def head_node(
         "--port", str(gcs_port),
         "--dashboard-host", "127.0.0.1",
         "--dashboard-port", str(dashboard_port),
-        "--ray-client-server-port", str(unique_port()),
+        "--ray-client-server-port", str(free_port()),
         "--temp-dir", str(temp_dir),
         "--num-cpus", str(num_cpus),
         "--resources", json.dumps(dict(resources)),

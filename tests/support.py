@@ -7,7 +7,6 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,15 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.ops.loadtest.service import Ports, running, tail, up_command
+from serve_app.ops.loadtest.service import Ports, free_port, running, tail, up_command
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

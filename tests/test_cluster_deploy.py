@@ -11,10 +11,10 @@ import pytest
 from serve_app.core import cleaning, counting
 from tests.clusters import (
     deploy_config,
+    free_port,
     head_node,
     serve_deploy,
     service_env,
-    unique_port,
     wait_healthy,
     wait_running,
 )
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.cluster
 
 
 def test_serve_deploy_on_a_ray_start_cluster(tmp_path: Path) -> None:
-    http_port = unique_port()
+    http_port = free_port()
     config = deploy_config(tmp_path, http_port=http_port)
     with head_node(tmp_path, num_cpus=2, resources={}, env=service_env()) as (cluster, _):
         serve_deploy(cluster, config)

@@ -51,11 +51,11 @@ from tests.clusters import (
     deploy_config,
     diagnostics,
     end_node,
+    free_port,
     head_node,
     run_cli,
     serve_deploy,
     service_env,
-    unique_port,
     wait_healthy,
     wait_running,
     worker_node,
@@ -135,7 +135,7 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
     # Both "nodes" are this machine, so a local directory is storage both can reach.
     jobs = job_env(tmp / "jobs", tmp / "job-state", None)
     (tmp / "jobs").mkdir()
-    http_port, worker_http_port = unique_port(), unique_port()
+    http_port, worker_http_port = free_port(), free_port()
     config = deploy_config(tmp, http_port=http_port, edit=spread_over_two_nodes)
     with contextlib.ExitStack() as stack:
         cluster, _ = stack.enter_context(
@@ -312,7 +312,7 @@ def test_a_node_that_dies_mid_job_loses_no_record(two_nodes: TwoNodes) -> None:
                 num_cpus=2,
                 resources={"node_c": 1},
                 env=service_env(
-                    RAY_SERVE_WORKER_PROXY_HTTP_PORT=str(unique_port()), **two_nodes.job_env
+                    RAY_SERVE_WORKER_PROXY_HTTP_PORT=str(free_port()), **two_nodes.job_env
                 ),
             )
         )

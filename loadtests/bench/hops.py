@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,18 +28,12 @@ from serve_app.core.records import ParseOptions
 from serve_app.core.records.formframing import file_framer
 from serve_app.core.records.framing import Frame
 from serve_app.core.uploads import ChunkAnswer
-from serve_app.ops.loadtest.service import Ports, running, tail, up_command
+from serve_app.ops.loadtest.service import Ports, free_port, running, tail, up_command
 from serve_app.schemas import BatchOptions
 
 APP = "cleanserve"
 CHUNK_BYTES = 1 << 20
 IN_FLIGHT = 4
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def chunks_of(paths: Sequence[Path], parse: ParseOptions) -> list[list[Frame]]:

@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.bench import bulk, corpus, procs
-from loadtests.bench.hops import free_port
 from loadtests.bench.targets import Target, ratio
 from serve_app.ops.job_client import JobClient
-from serve_app.ops.loadtest.service import Ports, running, tail, up_command
+from serve_app.ops.loadtest.service import Ports, free_port, running, tail, up_command
 
 SEED = bulk.SEED_OPTIONS
 WORKER_MARKERS = (

@@ -16,7 +16,12 @@ from serve_app.ops.exit_codes import BATCH_EPILOG, JOB_EPILOG, ExitCode
 
 
 def _up(args: argparse.Namespace) -> int:
-    from serve_app.ops.launcher import LaunchOptions, serve_logs_dir, serve_until_signal
+    from serve_app.ops.launcher import (
+        DeployError,
+        LaunchOptions,
+        serve_logs_dir,
+        serve_until_signal,
+    )
 
     options = LaunchOptions(
         config=Path(args.config),
@@ -38,7 +43,11 @@ def _up(args: argparse.Namespace) -> int:
         print(f"Service logs (JSON lines): {serve_logs_dir()}", flush=True)
         print(f"cleanserve is up at {url}  (API docs: {url}/docs; Ctrl-C stops it)", flush=True)
 
-    serve_until_signal(options, on_ready=ready)
+    try:
+        serve_until_signal(options, on_ready=ready)
+    except (DeployError, TimeoutError) as exc:
+        print(f"cleanserve up: {exc}", file=sys.stderr, flush=True)
+        return 1
     print("cleanserve stopped; every process it started has ended.", flush=True)
     return 0
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -176,6 +178,26 @@ def deploy_config(
         time.sleep(0.5)
 
 
+def taken_ports(options: LaunchOptions) -> list[str]:
+    """The ports `cleanserve up` would bind that another process listens on now (with
+    SO_REUSEADDR, as servers bind: connections of a previous run in TIME_WAIT do not count)."""
+    wanted = {
+        "--port": (options.host, options.port),
+        "--dashboard-port": ("127.0.0.1", options.dashboard_port),
+        "--haproxy-metrics-port": ("0.0.0.0", options.haproxy_metrics_port),
+        "--haproxy-stats-port": ("0.0.0.0", options.haproxy_stats_port),
+    }
+    taken = []
+    for flag, (host, port) in wanted.items():
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                taken.append(f"{flag} {port} ({exc.strerror})")
+    return taken
+
+
 def wait_healthy(url: str, timeout_s: float) -> None:
     # urllib, not an HTTP client package: `cleanserve up` runs on the base install. No proxy:
     # the service is local, whatever HTTP_PROXY says.
@@ -190,6 +212,13 @@ def wait_healthy(url: str, timeout_s: float) -> None:
                 last = f"{response.status} {response.read(200).decode(errors='replace')}"
         except urllib.error.HTTPError as exc:
             last = f"{exc.code} {exc.read()[:200].decode(errors='replace')}"
+        except http.client.HTTPException as exc:
+            # Something that does not speak HTTP/1 holds the port (CI once met a Ray gRPC
+            # server there): asking again will not help.
+            raise DeployError(
+                f"{url} is answered by another server, not this service ({exc!r}): "
+                "choose another --port"
+            ) from None
         except OSError as exc:
             last = repr(exc)
         time.sleep(0.5)
@@ -210,6 +239,8 @@ def running_service(options: LaunchOptions) -> Iterator[str]:
     config = load_config(options)
     # Fail before starting anything: the same check the dashboard makes on deploy.
     ServeDeploySchema.model_validate(config)
+    if taken := taken_ports(options):
+        raise DeployError(f"ports in use by another process: {', '.join(taken)}")
     become_subreaper()
     token = ensure_auth_token() if os.environ.get("RAY_AUTH_MODE") == "token" else None
     host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host

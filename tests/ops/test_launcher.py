@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import ast
 import json
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -14,6 +18,7 @@ import pytest
 
 import serve_app
 from serve_app.ops import launcher
+from serve_app.ops.loadtest.service import free_port
 
 
 class FakeDashboard(BaseHTTPRequestHandler):
@@ -67,6 +72,71 @@ def test_a_refused_config_fails_at_once(dashboard: str) -> None:
     with pytest.raises(launcher.DeployError, match="400"):
         launcher.deploy_config(dashboard, {"applications": []}, token=None, timeout_s=30)
     assert len(FakeDashboard.seen) == 1
+
+
+@pytest.fixture
+def grpc_like_server() -> Iterator[int]:
+    """A listener that answers every connection with bytes that are not HTTP/1 (an HTTP/2
+    SETTINGS frame, what a Ray gRPC server sends), as CI once met on a service's port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x05\x00\x00@\x00")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        listener.close()
+
+
+def test_a_port_answered_by_another_server_fails_at_once(grpc_like_server: int) -> None:
+    started = time.monotonic()
+    with pytest.raises(launcher.DeployError, match="another server"):
+        launcher.wait_healthy(f"http://127.0.0.1:{grpc_like_server}", timeout_s=60)
+    assert time.monotonic() - started < 30  # not asked again until the timeout
+
+
+def test_ports_other_processes_listen_on_are_named(grpc_like_server: int) -> None:
+    options = launcher.LaunchOptions(
+        port=grpc_like_server,
+        dashboard_port=free_port(),
+        haproxy_metrics_port=free_port(),
+        haproxy_stats_port=grpc_like_server,
+    )
+    taken = launcher.taken_ports(options)
+    assert [entry.split(" (")[0] for entry in taken] == [
+        f"--port {grpc_like_server}",
+        f"--haproxy-stats-port {grpc_like_server}",
+    ]
+
+
+def test_cleanserve_up_on_a_taken_port_says_so_and_starts_nothing(grpc_like_server: int) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "serve_app.ops.cli", "up", "--port", str(grpc_like_server)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert f"--port {grpc_like_server}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_service_ports_come_from_outside_the_ranges_ray_binds_from() -> None:
+    low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    assert all(not low <= port <= high for port in ports)
+    assert all(not 10002 <= port <= 19999 for port in ports)  # Ray's worker ports
 
 
 def ray_private_uses(path: Path) -> list[str]:

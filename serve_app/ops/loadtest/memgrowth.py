@@ -27,7 +27,6 @@ import gc
 import json
 import os
 import re
-import socket
 import sys
 import time
 import tracemalloc
@@ -230,24 +229,18 @@ def _row_line(row: dict[str, Any]) -> str:
     return f"round {row['round']:>3} requests {row['requests']:>6}  " + " | ".join(cells)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _service(results: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, str]]:
     """`cleanserve up` on free ports (other services may run here); its URL and GCS address."""
-    from serve_app.ops.loadtest.service import Ports, running, up_command
+    from serve_app.ops.loadtest.service import Ports, free_port, running, up_command
 
-    ports = Ports(_free_port(), _free_port(), _free_port(), _free_port())
+    ports = Ports(free_port(), free_port(), free_port(), free_port())
     url = f"http://127.0.0.1:{ports.port}"
     log = results / "service.log"
     # Serve's fallback proxy binds fixed ports with SO_REUSEPORT: give it free ones as well.
     env = {
-        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(_free_port()),
-        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(_free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
         **extra_env,
     }
     with running(up_command(ports), url, log=log, env=env):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -35,6 +36,46 @@ class Ports:
 
 class ServiceError(RuntimeError):
     pass
+
+
+# Ray's workers listen on 10002-19999 (`--min-worker-port`, `--max-worker-port`); its other
+# servers (raylet, object manager, agents, gRPC of every worker) bind port 0, which the kernel
+# takes from its ephemeral range. A port handed out for the service from either range can be
+# taken by Ray between the probe and the bind: CI once saw `cleanserve up` wait for /healthz on
+# a port where a Ray gRPC server answered. Ports for services come from between the two.
+_RAY_WORKER_PORTS_END = 19999
+_handed_out: set[int] = set()
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now, never handed out before by this process, outside the
+    ranges from which Ray's own servers take theirs (so Ray cannot take it before the service
+    binds it)."""
+    ephemeral_low, ephemeral_high = _ephemeral_ports()
+    low = _RAY_WORKER_PORTS_END + 1
+    high = ephemeral_low - 1 if ephemeral_low > low else 65535
+    if ephemeral_low <= low <= ephemeral_high:
+        low = ephemeral_high + 1
+    for _ in range(2000):
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise ServiceError(f"no free port between {low} and {high}")
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
