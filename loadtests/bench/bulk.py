@@ -149,10 +149,11 @@ def service_batch(
     service_sid: int,
     mode: str,
     summary_only: bool = False,
+    name: str | None = None,
 ) -> BulkRun:
     """`cleanserve batch` on the corpus. summary_only: the seed script's own output (the
     aggregates, no line per record); the targets use the run with every record's line."""
-    name = f"batch-{mode}" + ("-summary" if summary_only else "")
+    name = name or f"batch-{mode}" + ("-summary" if summary_only else "")
     out = workdir / f"{name}.jsonl"
     cmd = batch_command(corpus, url, out, mode, summary_only=summary_only)
     cpu = procs.CpuSplit(service_sid)

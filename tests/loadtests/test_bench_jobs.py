@@ -62,6 +62,8 @@ def test_targets_and_report_use_ratios_from_the_same_run() -> None:
         "job-standard": run("job-standard", 3.0, "standard", share=0.08),
         "batch-seed": run("batch-seed", 11.0, ingress=0.12),
         "batch-standard": run("batch-standard", 3.2, "standard", ingress=0.2),
+        # The service's first upload is shown, never a target's measurement.
+        jobs.FIRST_UPLOAD: run(jobs.FIRST_UPLOAD, 20.0, ingress=0.3),
     }
     checks = {t.key: t for t in jobs.targets(runs)}
     # seed mode against the seed script: summary only, its own output
@@ -87,6 +89,7 @@ def test_targets_and_report_use_ratios_from_the_same_run() -> None:
     )
     assert row in text
     assert "| job, seed mode, summary only vs the seed script | 1.300x | 1.3x | met |" in text
+    assert f"| {jobs.FIRST_UPLOAD} | " in text and "not a target" in text
 
 
 def test_the_memory_table_shows_the_largest_process_and_the_largest_private_part() -> None:
