@@ -20,6 +20,9 @@ class Settings(BaseSettings):
 
     batch_chunk_bytes: int = Field(1 << 20, ge=1024)
     batch_max_in_flight: int = Field(4, ge=1)
+    # Chunks read and not yet written out, answered ones waiting for an earlier, slower one:
+    # the ingress's memory per upload (a chunk and its lines, a few MB each).
+    batch_max_buffered: int = Field(16, ge=1)
     batch_max_attempts: int = Field(4, ge=1)
     batch_attempt_timeout_s: float = Field(120.0, gt=0, description="Per chunk call, then retry.")
     batch_final_parts: int = Field(

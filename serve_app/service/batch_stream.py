@@ -41,7 +41,11 @@ _T = TypeVar("_T")
 @dataclass(frozen=True, slots=True)
 class BatchLimits:
     chunk_bytes: int = 1 << 20  # a chunk closes once its frames reach this many bytes
-    max_in_flight: int = 4  # chunks submitted and not yet written out
+    max_in_flight: int = 4  # chunks at the replicas at once: submitted and not yet answered
+    # Chunks read and not yet written out (at least max_in_flight): an answered chunk waits
+    # here for an earlier, slower one, while the next chunks go to the replicas that are free.
+    # When this counted the chunks at the replicas too, one slow chunk left them idle.
+    max_buffered: int = 16
     max_attempts: int = 3  # a chunk whose replica died is sent again (the work is idempotent)
     # A call to a replica that died with its node may never answer: past this, send it again.
     attempt_timeout_s: float | None = 120.0
@@ -89,8 +93,9 @@ async def stream_batch(
     """Yield one NDJSON line per input record, in input order, then the summary line.
 
     A reader task frames the body and submits chunks; this generator writes results out in
-    order. At most `max_in_flight` chunks are between the two, which is the backpressure: a
-    slow client or slow replicas stop the reading of the upload, never grow memory. When this
+    order. At most `max_in_flight` chunks are at the replicas and at most `max_buffered`
+    between the two, which is the backpressure: a slow client or slow replicas stop the
+    reading of the upload, never grow memory. When this
     generator is closed (the client went away, or the answer is final) the reader is
     cancelled: it yields to the event loop after every bounded step of framing, so it stops.
 
@@ -166,8 +171,8 @@ async def stream_batch(
     failed_docs: set[int] = set()  # documents whose later frames count for nothing
     next_index = 0
     ready: asyncio.Queue[_Chunk | BaseException | None] = asyncio.Queue()
-    slots = asyncio.Semaphore(limits.max_in_flight)
-    reader = asyncio.create_task(_read(body, framer, attempt, limits, ready, slots, failed_docs))
+    window = asyncio.Semaphore(max(limits.max_buffered, limits.max_in_flight))
+    reader = asyncio.create_task(_read(body, framer, attempt, limits, ready, window, failed_docs))
     try:
         while (chunk := await unless_stopped(ready.get())) is not None:
             if isinstance(chunk, BaseException):
@@ -178,7 +183,7 @@ async def stream_batch(
                 # without what comes after that end (rare: a syntax error, a bad file).
                 frames = [f for f in chunk.frames if f.doc not in failed_docs]
                 answer = await unless_stopped(attempt(frames)) if frames else None
-            slots.release()
+            window.release()
             if answer is None:
                 continue
             if duplicates is None:
@@ -224,17 +229,22 @@ async def _read(
     attempt: Callable[[list[Frame]], Coroutine[Any, Any, ChunkAnswer]],
     limits: BatchLimits,
     ready: asyncio.Queue[_Chunk | BaseException | None],
-    slots: asyncio.Semaphore,
+    window: asyncio.Semaphore,
     failed_docs: set[int],
 ) -> None:
+    running = asyncio.Semaphore(limits.max_in_flight)
+
     async def launch(chunk: _Chunk) -> None:
-        await slots.acquire()  # released once the chunk's lines are written out
+        await window.acquire()  # released once the chunk's lines are written out
+        await running.acquire()  # released once the chunk is answered (or fails)
         chunk.frames = [f for f in chunk.frames if f.doc not in failed_docs]
         if chunk.frames:
             chunk.task = asyncio.create_task(attempt(chunk.frames))
+            chunk.task.add_done_callback(lambda _: running.release())
             await ready.put(chunk)
         else:
-            slots.release()
+            running.release()
+            window.release()
 
     current = _Chunk()
     unsent = False  # bytes were framed since the last flush

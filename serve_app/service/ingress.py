@@ -466,6 +466,7 @@ class Ingress:
             limits=BatchLimits(
                 chunk_bytes=settings.batch_chunk_bytes,
                 max_in_flight=settings.batch_max_in_flight,
+                max_buffered=settings.batch_max_buffered,
                 max_attempts=settings.batch_max_attempts,
                 attempt_timeout_s=settings.batch_attempt_timeout_s,
                 final_parts=settings.batch_final_parts,

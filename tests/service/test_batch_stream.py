@@ -204,6 +204,42 @@ def test_in_flight_chunks_are_bounded() -> None:
     assert peak <= 3
 
 
+def slow_first_chunk(limits: BatchLimits, chunks: int) -> tuple[int, list[dict[str, object]]]:
+    """An upload whose first chunk is answered last: how many chunks were sent to replicas
+    while it was still working, and the lines."""
+    submitted = 0
+    seen_while_first_works = 0
+
+    async def submit(frames: list[Frame]) -> ChunkAnswer:
+        nonlocal submitted, seen_while_first_works
+        submitted += 1
+        if submitted == 1:
+            # Let the others be submitted (or not), then finish.
+            for _ in range(200):
+                await asyncio.sleep(0.001)
+            seen_while_first_works = submitted
+        return analyze(frames)
+
+    data = ndjson([{"text": f"r{i} " + "x" * 30} for i in range(chunks)])
+    lines = collect(data, piece=4096, submit=submit, limits=limits)
+    return seen_while_first_works, lines
+
+
+def test_a_slow_chunk_leaves_the_replicas_free_for_the_next_ones() -> None:
+    # One record per chunk. The first chunk holds one of 2 places at the replicas; the later
+    # chunks take the other in turn and wait, answered, to be written after it.
+    limits = BatchLimits(chunk_bytes=32, max_in_flight=2, max_buffered=6)
+    seen, lines = slow_first_chunk(limits, 20)
+    assert seen == 6  # the first and 5 more: max_buffered, not max_in_flight, bounds them
+    assert [line["index"] for line in lines[:-1]] == list(range(20))
+    assert lines[-1]["summary"]["records"] == 20  # type: ignore[index]
+
+
+def test_chunks_waiting_to_be_written_are_bounded() -> None:
+    seen, _ = slow_first_chunk(BatchLimits(chunk_bytes=32, max_in_flight=3, max_buffered=3), 20)
+    assert seen == 3  # max_buffered below max_in_flight is raised to it, never past it
+
+
 def test_results_flow_before_the_upload_ends() -> None:
     async def run() -> bool:
         first_line_seen = asyncio.Event()
