@@ -95,9 +95,9 @@ async def stream_batch(
     A reader task frames the body and submits chunks; this generator writes results out in
     order. At most `max_in_flight` chunks are at the replicas and at most `max_buffered`
     between the two, which is the backpressure: a slow client or slow replicas stop the
-    reading of the upload, never grow memory. When this
-    generator is closed (the client went away, or the answer is final) the reader is
-    cancelled: it yields to the event loop after every bounded step of framing, so it stops.
+    reading of the upload, never grow memory. When this generator is closed (the client went
+    away, or the answer is final) the reader is cancelled: it yields to the event loop after
+    every bounded step of framing, so it stops.
 
     `stop` returns when the stream must end early (the service is stopping): then no more
     lines are written and this raises ServiceStopping, instead of waiting for chunks that a

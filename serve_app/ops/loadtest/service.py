@@ -60,11 +60,10 @@ def free_port() -> int:
     ranges from which Ray's own servers take theirs (so Ray cannot take it before the service
     binds it)."""
     ephemeral_low, ephemeral_high = _ephemeral_ports()
-    low = _RAY_WORKER_PORTS_END + 1
-    high = ephemeral_low - 1 if ephemeral_low > low else 65535
-    if ephemeral_low <= low <= ephemeral_high:
-        low = ephemeral_high + 1
-    for _ in range(2000):
+    low, high = _RAY_WORKER_PORTS_END + 1, ephemeral_low - 1
+    if high < low:  # an ephemeral range that starts low: take the ports above it
+        low, high = max(low, ephemeral_high + 1), 65535
+    for _ in range(2000 if low <= high else 0):
         port = random.randint(low, high)
         if port in _handed_out:
             continue
