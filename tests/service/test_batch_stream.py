@@ -236,7 +236,7 @@ def test_a_slow_chunk_leaves_the_replicas_free_for_the_next_ones() -> None:
 
 
 def test_chunks_waiting_to_be_written_are_bounded() -> None:
-    seen, _ = slow_first_chunk(BatchLimits(chunk_bytes=32, max_in_flight=3, max_buffered=3), 20)
+    seen, _ = slow_first_chunk(BatchLimits(chunk_bytes=32, max_in_flight=3, max_buffered=2), 20)
     assert seen == 3  # max_buffered below max_in_flight is raised to it, never past it
 
 
