@@ -122,9 +122,9 @@ def merge_ranges(items: Sequence[Leaf | Split], parts: int) -> Split:
             if len(item.packs) != parts:
                 raise ValueError(f"a range in {len(item.packs)} parts merged into {parts}")
             for part, packed in enumerate(item.packs):
-                part_totals, (words, counts, keys) = read_columns(packed)
+                part_totals, words, counts, keys = _keyed_columns(packed)
                 totals.merge(part_totals)
-                _append(columns[part], words, numbers(counts), numbers(keys))
+                _append(columns[part], words, counts, keys)
             continue
         leaf_totals, words, counts, keys = _leaf_columns(item)
         totals.merge(leaf_totals)
@@ -162,9 +162,9 @@ def reduce(
     # reused by the next) before the next is read; a fresh process pays for every new page.
     for item in items:
         if not isinstance(item, Leaf):
-            part_totals, (words, counts, keys) = read_columns(item)
+            part_totals, words, counts, keys = _keyed_columns(item)
             totals.merge(part_totals)
-            _append(columns, words, numbers(counts), numbers(keys))
+            _append(columns, words, counts, keys)
             continue
         leaf_totals, words, counts, keys = _leaf_columns(item)
         if part == 0:
@@ -189,6 +189,14 @@ def _leaf_columns(
     """A chunk's totals, words, counts and keys."""
     totals, (words, counts) = read_columns(leaf.pack)
     return totals, words, numbers(counts), _keys(len(words), leaf.origin)
+
+
+def _keyed_columns(
+    packed: bytes | pa.Buffer,
+) -> tuple[Summary, pa.Array, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """A keyed pack's (`split`'s, a `Split`'s) totals, words, counts and keys."""
+    totals, (words, counts, keys) = read_columns(packed)
+    return totals, words, numbers(counts), numbers(keys)
 
 
 def _by_part(
