@@ -454,7 +454,10 @@ def run(args: argparse.Namespace, out: Path, command: str) -> int:
         warm_up(data, tmp, url)
         for name in JOB_ROWS:
             keep(functools.partial(service_job, data, tmp, url=url, sid=sid, name=name), name)
-        batch_rows = [f"batch-{m}" for m in ("seed-summary", "seed", "standard")]
+        batch_rows = {
+            f"batch-{mode}" + ("-summary" if summary_only else ""): (mode, summary_only)
+            for mode, summary_only in (("seed", True), ("seed", False), ("standard", False))
+        }
         if wanted is None or wanted & {FIRST_UPLOAD, *batch_rows}:
             # The service's first upload, untimed by the targets: the rows below are uploads to
             # a service that has served one, as the job rows follow a warm-up job. A first
@@ -466,12 +469,13 @@ def run(args: argparse.Namespace, out: Path, command: str) -> int:
                 name=FIRST_UPLOAD,
             )  # fmt: skip
             keep(first, FIRST_UPLOAD, always=True)
-        for mode, summary_only in (("seed", True), ("seed", False), ("standard", False)):
+        for name, (mode, summary_only) in batch_rows.items():
             batch = functools.partial(
                 bulk.service_batch,
                 data, out, url=url, service_sid=sid, mode=mode, summary_only=summary_only,
+                name=name,
             )  # fmt: skip
-            keep(batch, f"batch-{mode}" + ("-summary" if summary_only else ""))
+            keep(batch, name)
         if args.memory:
             try:
                 memory = memory_runs(args, tmp, url, sid, parse_sizes(args.memory_sizes))
