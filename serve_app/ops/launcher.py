@@ -45,6 +45,13 @@ SERVICE_ENV: Mapping[str, str] = {
     # HAProxy runs beside the replicas and reloads at once; Serve's default 30 s drain is for
     # external load balancers and would make every local stop take 30 s.
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "5",
+    # Serve's background work, which an idle service pays on every CPU it shares with the work:
+    # the controller's loop every 0.5 s (Serve: 0.1 s; its autoscaling and health delays are
+    # in seconds, not loop turns, and ours are 3 s and more) and the replicas' and handles'
+    # metrics exported every second (Serve: 0.1 s; Prometheus scrapes every few seconds).
+    # An idle service here: 0.23 -> 0.17-0.18 CPU (docs/performance.md).
+    "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
+    "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
     # Token authentication for the Ray dashboard and GCS, explicitly, so `serve deploy` and
     # `serve status` run against this cluster with the same setting.
     "RAY_AUTH_MODE": "token",
