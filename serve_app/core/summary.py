@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from serve_app.core.arrow_arrays import int64_array, numbers, utf8_array
 
-__all__ = ["Summary", "merge_columns", "top_of"]
+__all__ = ["Summary", "merge_columns", "merge_counts", "top_of"]
 
 _MAX_COLUMNS = 64
 _TOTALS = ("records", "ok", "failed", "total_chars", "total_words")
@@ -264,18 +264,31 @@ class Summary:
 
 
 def merge_columns(columns: Sequence[tuple[pa.Array, pa.Array]]) -> tuple[pa.Array, pa.Array]:
-    """(word, count) columns merged in order: each word once, in first-occurrence order
-    (`dictionary_encode` numbers words in the order it meets them, `bincount` adds counts)."""
+    """(word, count) columns merged in order: each word once, in first-occurrence order."""
     if len(columns) == 1:
         return columns[0]
-    encoded = pc.dictionary_encode(pa.concat_arrays([words for words, _ in columns]))
-    unique = encoded.dictionary
-    sums = np.bincount(
-        numbers(encoded.indices),
-        weights=np.concatenate([numbers(counts) for _, counts in columns]),
-        minlength=len(unique),
+    unique, sums, _ = merge_counts(
+        [words for words, _ in columns], [numbers(counts) for _, counts in columns]
     )
-    return unique, int64_array(sums)
+    return unique, sums
+
+
+def merge_counts(
+    words: Sequence[pa.Array], counts: Sequence[np.ndarray[Any, Any]]
+) -> tuple[pa.Array, pa.Int64Array, np.ndarray[Any, Any]]:
+    """Words given chunk by chunk (at least one chunk, all of one type), each with its count,
+    merged by one hash pass over the chunks as they are (not concatenated first: a copy of
+    every word): each distinct word once, in first-occurrence order, with its summed count; and
+    the number of each word given, in order (`dictionary_encode` numbers words as it first
+    meets them)."""
+    encoded = pc.dictionary_encode(pa.chunked_array(words))
+    # One memo table over the chunks: every chunk carries the final dictionary.
+    unique = encoded.chunk(encoded.num_chunks - 1).dictionary
+    if any(len(chunk.dictionary) != len(unique) for chunk in encoded.chunks):
+        raise RuntimeError("dictionary_encode gave chunks different dictionaries")
+    indices = np.concatenate([numbers(chunk.indices) for chunk in encoded.chunks])
+    sums = np.bincount(indices, weights=np.concatenate(counts), minlength=len(unique))
+    return unique, int64_array(sums), indices
 
 
 def top_of(words: pa.Array, counts: pa.Array, n: int) -> list[tuple[str, int]]:

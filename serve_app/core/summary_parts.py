@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from serve_app.core.arrow_arrays import int64_array, numbers
 from serve_app.core.packed_summary import read_columns, write_columns
-from serve_app.core.summary import Summary
+from serve_app.core.summary import Summary, merge_counts
 
 __all__ = [
     "Leaf",
@@ -229,26 +229,20 @@ def _append(
 def _merged(
     words: list[pa.Array], counts: list[np.ndarray[Any, Any]], keys: list[np.ndarray[Any, Any]]
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """Words given chunk by chunk, in the order of their keys, merged by one hash pass over the
-    chunks as they are (not concatenated first: a copy of every word): each distinct word once,
-    in first-occurrence order, with its summed count and its first (lowest) key."""
+    """Words given chunk by chunk, in the order of their keys, merged (`merge_counts`): each
+    distinct word once, in first-occurrence order, with its summed count and its first (lowest)
+    key."""
     word_type = _SCHEMA.field("word").type
     if sum(map(len, words)) == 0:
         none = int64_array(np.zeros(0, dtype=np.int64))
         return pa.array([], word_type), none, none
-    encoded = pc.dictionary_encode(pa.chunked_array(words, word_type))
-    # One memo table over the chunks: every chunk carries the final dictionary.
-    unique = encoded.chunk(encoded.num_chunks - 1).dictionary
-    if any(len(chunk.dictionary) != len(unique) for chunk in encoded.chunks):
-        raise RuntimeError("dictionary_encode gave chunks different dictionaries")
-    indices = np.concatenate([numbers(chunk.indices) for chunk in encoded.chunks])
-    sums = np.bincount(indices, weights=np.concatenate(counts), minlength=len(unique))
+    unique, sums, indices = merge_counts(words, counts)
     # The dictionary numbers words as it first meets them, so a word's first occurrence is
     # where its number exceeds every number before it; its key there is its earliest.
     first = np.empty(len(indices), dtype=bool)
     first[:1] = True
     np.greater(indices[1:], np.maximum.accumulate(indices)[:-1], out=first[1:])
-    return unique, int64_array(sums), int64_array(np.concatenate(keys)[first])
+    return unique, sums, int64_array(np.concatenate(keys)[first])
 
 
 def _head(
