@@ -172,7 +172,10 @@ async def stream_batch(
     next_index = 0
     ready: asyncio.Queue[_Chunk | BaseException | None] = asyncio.Queue()
     window = asyncio.Semaphore(max(limits.max_buffered, limits.max_in_flight))
-    reader = asyncio.create_task(_read(body, framer, attempt, limits, ready, window, failed_docs))
+    running = asyncio.Semaphore(limits.max_in_flight)  # places at the replicas
+    reader = asyncio.create_task(
+        _read(body, framer, attempt, limits, ready, window, running, failed_docs)
+    )
     try:
         while (chunk := await unless_stopped(ready.get())) is not None:
             if isinstance(chunk, BaseException):
@@ -182,7 +185,7 @@ async def stream_batch(
                 # Sent before an earlier chunk said where its document ends: send again
                 # without what comes after that end (rare: a syntax error, a bad file).
                 frames = [f for f in chunk.frames if f.doc not in failed_docs]
-                answer = await unless_stopped(attempt(frames)) if frames else None
+                answer = await unless_stopped(_sent_again(attempt, frames, running))
             window.release()
             if answer is None:
                 continue
@@ -223,6 +226,19 @@ async def stream_batch(
     yield orjson.dumps({"summary": final, "nodes": dict(nodes)}) + b"\n"
 
 
+async def _sent_again(
+    attempt: Callable[[list[Frame]], Coroutine[Any, Any, ChunkAnswer]],
+    frames: list[Frame],
+    running: asyncio.Semaphore,
+) -> ChunkAnswer | None:
+    """A chunk sent again without its frames of failed documents (None if nothing is left), in
+    one of the replicas' places as the reader's chunks are."""
+    if not frames:
+        return None
+    async with running:
+        return await attempt(frames)
+
+
 async def _read(
     body: AsyncIterator[bytes],
     framer: Framer,
@@ -230,10 +246,9 @@ async def _read(
     limits: BatchLimits,
     ready: asyncio.Queue[_Chunk | BaseException | None],
     window: asyncio.Semaphore,
+    running: asyncio.Semaphore,
     failed_docs: set[int],
 ) -> None:
-    running = asyncio.Semaphore(limits.max_in_flight)
-
     async def launch(chunk: _Chunk) -> None:
         await window.acquire()  # released once the chunk's lines are written out
         await running.acquire()  # released once the chunk is answered (or fails)

@@ -15,9 +15,11 @@ from serve_app.core.summary import Summary
 from serve_app.core.summary_parts import Leaf, Split
 from serve_app.core.uploads import ChunkAnswer, analyze_chunk
 from serve_app.service.batch_stream import BatchLimits, UploadTooLarge, stream_batch
+from tests.core.records.helpers import multipart
 
 WHITESPACE = BulkOptions(count=CountOptions(tokenizer="whitespace", lowercase=False))
 NDJSON = "application/x-ndjson"
+FORM = "multipart/form-data; boundary=b0uNd4ry"
 
 
 class ReplicaDied(Exception):
@@ -334,6 +336,40 @@ def test_after_a_syntax_error_later_chunks_of_that_document_count_for_nothing() 
     assert [line.get("text") for line in lines[:-1]] == ["v0", "v1", "v2", "v3", None]
     assert "the rest of the JSON was not parsed" in str(lines[4]["error"])
     assert lines[-1]["summary"]["records"] == 5
+
+
+def test_a_chunk_sent_again_without_a_failed_document_waits_for_a_place_at_the_replicas() -> None:
+    # Two files: the first has a syntax error in its first chunk, which is answered last; a
+    # later chunk holds the first file's end and the second file's start, so it is sent again
+    # without the first file while the reader keeps both places at the replicas busy.
+    values = [b'{"text": "v%d"}' % i for i in range(12)]
+    values[1] = b'{"text": "bad" "x"}'
+    first = b"[" + b",".join(values) + b"]"
+    second = ndjson([{"text": f"w{i}"} for i in range(40)])
+    data = multipart([("files", "a.json", first), ("files", "b.jsonl", second)])
+    sent: list[set[int]] = []  # the frames of each call
+    running = peak = 0
+
+    async def submit(frames: list[Frame]) -> ChunkAnswer:
+        nonlocal running, peak
+        sent.append({id(frame) for frame in frames})
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.05 if len(sent) == 1 else 0.005)
+        running -= 1
+        return analyze(frames)
+
+    lines = collect(
+        data,
+        piece=4096,
+        submit=submit,
+        content_type=FORM,
+        limits=BatchLimits(chunk_bytes=64, max_in_flight=2, max_buffered=8),
+    )
+    texts = [line.get("text") for line in lines[:-1]]
+    assert texts[:2] == ["v0", None] and texts[2:] == [f"w{i}" for i in range(40)]
+    assert any(later < earlier for i, earlier in enumerate(sent) for later in sent[i + 1 :])
+    assert peak == 2
 
 
 def test_an_upload_error_found_by_a_replica_ends_the_stream_after_the_lines_before_it() -> None:
