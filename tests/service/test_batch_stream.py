@@ -347,12 +347,12 @@ def test_a_chunk_sent_again_without_a_failed_document_waits_for_a_place_at_the_r
     first = b"[" + b",".join(values) + b"]"
     second = ndjson([{"text": f"w{i}"} for i in range(40)])
     data = multipart([("files", "a.json", first), ("files", "b.jsonl", second)])
-    sent: list[set[int]] = []  # the frames of each call
+    sent: list[list[Frame]] = []  # the frames of each call, kept alive: their ids stay unique
     running = peak = 0
 
     async def submit(frames: list[Frame]) -> ChunkAnswer:
         nonlocal running, peak
-        sent.append({id(frame) for frame in frames})
+        sent.append(frames)
         running += 1
         peak = max(peak, running)
         await asyncio.sleep(0.05 if len(sent) == 1 else 0.005)
@@ -368,7 +368,8 @@ def test_a_chunk_sent_again_without_a_failed_document_waits_for_a_place_at_the_r
     )
     texts = [line.get("text") for line in lines[:-1]]
     assert texts[:2] == ["v0", None] and texts[2:] == [f"w{i}" for i in range(40)]
-    assert any(later < earlier for i, earlier in enumerate(sent) for later in sent[i + 1 :])
+    ids = [{id(frame) for frame in frames} for frames in sent]
+    assert any(later < earlier for i, earlier in enumerate(ids) for later in ids[i + 1 :])
     assert peak == 2
 
 
