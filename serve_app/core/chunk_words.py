@@ -10,9 +10,10 @@ other tokenizers, filters, lone surrogates (not UTF-8).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -35,10 +36,18 @@ class ChunkWords:
     # With by_record: each text's words and counts, in first-occurrence order (as Counter
     # gives them for the text's str.split()).
     tallies: list[dict[str, int]] | None = None
+    # With by_record="json": each text's tally as the JSON object orjson would write for it
+    # (bytes), and its number of distinct words; None where orjson would escape a control
+    # character (then `tallies` are given instead).
+    tally_json: list[bytes] | None = None
+    tally_sizes: list[int] | None = None
 
 
 def count_chunk(
-    texts: Sequence[str], options: counting.CountOptions, *, by_record: bool = False
+    texts: Sequence[str],
+    options: counting.CountOptions,
+    *,
+    by_record: bool | Literal["json"] = False,
 ) -> ChunkWords | None:
     if not counting.splits_on_whitespace_only(options) or not texts:
         return None
@@ -56,7 +65,7 @@ def count_chunk(
     # Split at ASCII whitespace (twice as fast as at Unicode's), then look for another blank in
     # the distinct words alone (a third of the text's bytes in seed-shaped reviews): any such
     # blank in a text stays inside one of its words, so none there means none anywhere.
-    count = _by_record if by_record else _by_chunk
+    count = functools.partial(_by_record, as_json=by_record == "json") if by_record else _by_chunk
     words = pc.ascii_split_whitespace(array)
     counted = count(words, len(texts))
     if pc.any(pc.match_substring_regex(counted.words, _NOT_ASCII_BLANK)).as_py():
@@ -68,18 +77,29 @@ def count_chunk(
     if 0 in sizes:  # an empty text's one empty word (no other word is empty)
         real = pc.not_equal(values, "")
         values, counts = values.filter(real), counts.filter(real)
-        if counted.tallies is not None:
-            for at, size in enumerate(sizes):
-                if not size:
+        for at, size in enumerate(sizes):
+            if not size:
+                if counted.tallies is not None:
                     counted.tallies[at] = {}
+                if counted.tally_json is not None and counted.tally_sizes is not None:
+                    counted.tally_json[at], counted.tally_sizes[at] = b"{}", 0
     # The summary's columns are large_string throughout (packs, parts, merges).
-    return ChunkWords(totals, values.cast(pa.large_string()), counts, counted.tallies)
+    return ChunkWords(
+        totals,
+        values.cast(pa.large_string()),
+        counts,
+        counted.tallies,
+        counted.tally_json,
+        counted.tally_sizes,
+    )
 
 
 class _Counted(NamedTuple):
     words: pa.Array  # distinct, in first-occurrence order
     counts: pa.Array
     tallies: list[dict[str, int]] | None = None
+    tally_json: list[bytes] | None = None
+    tally_sizes: list[int] | None = None
 
 
 def _by_chunk(words: pa.ListArray, texts: int) -> _Counted:
@@ -87,10 +107,11 @@ def _by_chunk(words: pa.ListArray, texts: int) -> _Counted:
     return _Counted(counted.field(0), counted.field(1))
 
 
-def _by_record(words: pa.ListArray, texts: int) -> _Counted:
+def _by_record(words: pa.ListArray, texts: int, *, as_json: bool = False) -> _Counted:
     """Every (text, word) pair counted at once, as one int64 key per word occurrence: the
     text's number times the number of distinct words, plus the word's. The pairs come in
-    first-occurrence order, which is text by text, so each text's are one run."""
+    first-occurrence order, which is text by text, so each text's are one run. as_json: each
+    text's tally written as JSON by Arrow, without a Python object per word."""
     encoded = pc.dictionary_encode(pc.list_flatten(words))  # numbered by first occurrence
     unique = encoded.dictionary
     distinct = len(unique)
@@ -101,6 +122,11 @@ def _by_record(words: pa.ListArray, texts: int) -> _Counted:
     pair_counts = numbers(pairs.field(1))
     word_of = pair_keys % distinct
     ends = np.searchsorted(pair_keys // distinct, np.arange(1, texts + 1)).tolist()
+    sums = np.bincount(word_of, weights=pair_counts, minlength=distinct)  # exact below 2**53
+    if as_json and not pc.any(pc.match_substring_regex(unique, _CONTROL)).as_py():
+        objects = _json_objects(unique, word_of, pair_counts, ends)
+        sizes = np.diff(ends, prepend=0).tolist()
+        return _Counted(unique, int64_array(sums), tally_json=objects, tally_sizes=sizes)
     names = unique.take(int64_array(word_of)).to_pylist()
     counts = pair_counts.tolist()
     tallies = []
@@ -108,5 +134,31 @@ def _by_record(words: pa.ListArray, texts: int) -> _Counted:
     for end in ends:
         tallies.append(dict(zip(names[start:end], counts[start:end], strict=True)))
         start = end
-    sums = np.bincount(word_of, weights=pair_counts, minlength=distinct)  # exact below 2**53
     return _Counted(unique, int64_array(sums), tallies)
+
+
+# orjson writes a control character as an escape (\n, \u001f); a whitespace word may hold one
+# (str.split() keeps U+0000-U+0008 and U+000E-U+001B inside words). Rare: the dicts then.
+_CONTROL: Final = r"[\x00-\x1f]"
+
+
+def _json_objects(
+    unique: pa.Array, word_of: np.ndarray, pair_counts: np.ndarray, ends: list[int]
+) -> list[bytes]:
+    """Each text's `{"word":count,...}` as orjson.dumps writes a dict (no spaces; quotes and
+    backslashes escaped, everything else as it is), built by Arrow: each distinct word quoted
+    once."""
+
+    def text(value: str) -> pa.Scalar:
+        return pa.scalar(value, pa.large_string())
+
+    quoted = pc.replace_substring(unique.cast(pa.large_string()), "\\", "\\\\")
+    quoted = pc.replace_substring(quoted, '"', '\\"')
+    keys = pc.binary_join_element_wise(text('"'), quoted, text('":'), text(""))
+    counts = int64_array(pair_counts).cast(pa.large_string())
+    members = pc.binary_join_element_wise(keys.take(int64_array(word_of)), counts, text(""))
+    offsets = pa.array(np.concatenate([[0], ends]).astype(np.int64), pa.int64())
+    joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, members), text(","))
+    objects = pc.binary_join_element_wise(text("{"), joined, text("}"), text(""))
+    written: list[bytes] = objects.cast(pa.large_binary()).to_pylist()
+    return written

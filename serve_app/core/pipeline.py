@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 
@@ -58,6 +58,7 @@ def analyze_records(
     *,
     duplicates: dedup.DuplicateIndex | None = None,
     known_duplicates: Mapping[tuple[str | None, int], Any] | None = None,
+    json_counts: bool = False,
 ) -> Analysis:
     """Clean and count every good record; an error row for every bad one.
 
@@ -66,6 +67,9 @@ def analyze_records(
     across them, else each call finds those within its own records. Or, when the duplicates
     were found beforehand (a job's first pass), `known_duplicates` maps a record's
     `(source, index)` to its `duplicate_of`; every other record is no duplicate.
+
+    `json_counts`: the rows go to `to_ndjson` and nowhere else, so a row's `word_counts` may
+    be JSON already written (an `orjson.Fragment`, the same bytes) instead of a dict.
     """
     summary = Summary()
     flags = options.dedup
@@ -87,7 +91,9 @@ def analyze_records(
     count_options = options.count
     # Whitespace words are counted by Arrow, a chunk at a time (and text by text when rows
     # show counts); other words record by record, the summary counting them in C as it goes.
-    by_record = want_rows and want_counts
+    by_record: bool | Literal["json"] = want_rows and want_counts
+    if by_record and json_counts and count_options.top_k is None:  # first-occurrence order
+        by_record = "json"
     chunk = None if per_record else count_chunk(cleaned, count_options, by_record=by_record)
     record_words: list[list[str]] | None = None
     if chunk is not None:
@@ -142,7 +148,11 @@ def analyze_records(
             assert signed is not None
             signatures.append((signed[at].exact, signed[at].minhash))
         counts: counting.WordCounts | None = None
-        if chunk is not None and chunk.tallies is not None:
+        written: tuple[int, orjson.Fragment] | None = None  # unique words, word_counts as JSON
+        if chunk is not None and chunk.tally_json is not None:
+            assert chunk.tally_sizes is not None
+            written = (chunk.tally_sizes[at], orjson.Fragment(chunk.tally_json[at]))
+        elif chunk is not None and chunk.tallies is not None:
             counts = counting.counts_of_tally(chunk.tallies[at], word_totals[at], count_options)
         elif chunk is None:
             assert record_words is not None
@@ -171,7 +181,9 @@ def analyze_records(
                 "char_count": char_count,
                 "word_count": word_totals[at],
             }
-            if want_counts:
+            if want_counts and written is not None:
+                result["unique_words"], result["word_counts"] = written
+            elif want_counts:
                 assert counts is not None
                 result["unique_words"] = counts.unique_words
                 result["word_counts"] = counts.word_counts

@@ -134,7 +134,7 @@ def _answer(
     failed: tuple[int, ...],
     upload_error: str | None,
 ) -> ChunkAnswer:
-    analysis = analyze_records(records, options)
+    analysis = analyze_records(records, options, json_counts=True)
     summary_only = options.include is not None and not options.include
     lines = b"" if summary_only else to_ndjson(analysis.rows)
     return ChunkAnswer(

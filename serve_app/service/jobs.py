@@ -158,7 +158,12 @@ def process_group(
     )
     try:
         for records in group_slices(storage, spec, files, slice_bytes(spec.options)):
-            analysis = analyze_records(records, spec.options, known_duplicates=known_duplicates)
+            analysis = analyze_records(
+                records,
+                spec.options,
+                known_duplicates=known_duplicates,
+                json_counts=spec.output_format == "ndjson",
+            )
             writer.write(analysis.rows)
             result.summary.merge(analysis.summary)
             result.records += analysis.summary.records

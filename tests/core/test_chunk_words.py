@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -45,6 +46,22 @@ def check(texts: list[str], options: counting.CountOptions = WHITESPACE) -> None
             assert got == [list(Counter(t.split()).items()) for t in folded]
         else:
             assert chunk.tallies is None
+    check_json(texts, options)
+
+
+def check_json(texts: list[str], options: counting.CountOptions = WHITESPACE) -> None:
+    """by_record="json": each text's tally as the bytes orjson.dumps writes for its Counter
+    dict, or the dicts themselves where a word holds a control character."""
+    folded = [t.casefold() for t in texts] if options.lowercase else texts
+    expected = [dict(Counter(t.split())) for t in folded]
+    chunk = count_chunk(texts, options, by_record="json")
+    assert chunk is not None
+    if any(ord(c) < 0x20 for t in folded for word in t.split() for c in word):
+        assert chunk.tally_json is None and chunk.tallies == expected
+        return
+    assert chunk.tallies is None
+    assert chunk.tally_json == [orjson.dumps(tally) for tally in expected]
+    assert chunk.tally_sizes == [len(tally) for tally in expected]
 
 
 def test_unstripped_and_empty_texts() -> None:
@@ -67,6 +84,27 @@ def test_each_blank_only_unicode_knows(blank: str) -> None:
 )
 def test_chunk_counts_are_str_split_counts(texts: list[str], lowercase: bool) -> None:
     check(texts, counting.CountOptions(tokenizer="whitespace", lowercase=lowercase))
+
+
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.sampled_from([" ", "\n", "a", "é", "物", '"', "\\", "/", "\x7f", "\u2028"])
+            | st.characters(max_codepoint=0x40)
+        ),
+        min_size=1,
+    )
+)
+def test_json_tallies_are_what_orjson_writes(texts: list[str]) -> None:
+    # Quotes, backslashes and control characters are what JSON escapes; the rest goes as it is.
+    check_json(texts)
+
+
+def test_json_tallies_of_empty_texts_and_a_word_with_a_control_character() -> None:
+    check_json(["", " a ", 'say "hi" \\o/', "", "x"])
+    chunk = count_chunk(["a\x01b c", "d"], WHITESPACE, by_record="json")
+    assert chunk is not None and chunk.tally_json is None
+    assert chunk.tallies == [{"a\x01b": 1, "c": 1}, {"d": 1}]
 
 
 def test_none_where_arrow_cannot_give_the_same_words() -> None:
