@@ -36,11 +36,10 @@ class ChunkWords:
     # With by_record: each text's words and counts, in first-occurrence order (as Counter
     # gives them for the text's str.split()).
     tallies: list[dict[str, int]] | None = None
-    # With by_record="json": each text's tally as the JSON object orjson would write for it
-    # (bytes), and its number of distinct words; None where orjson would escape a control
+    # With by_record="json": each text's number of distinct words and its tally as the JSON
+    # object orjson would write for it (bytes); None where orjson would escape a control
     # character (then `tallies` are given instead).
-    tally_json: list[bytes] | None = None
-    tally_sizes: list[int] | None = None
+    tally_json: list[tuple[int, bytes]] | None = None
 
 
 def count_chunk(
@@ -81,8 +80,8 @@ def count_chunk(
             if not size:
                 if counted.tallies is not None:
                     counted.tallies[at] = {}
-                if counted.tally_json is not None and counted.tally_sizes is not None:
-                    counted.tally_json[at], counted.tally_sizes[at] = b"{}", 0
+                if counted.tally_json is not None:
+                    counted.tally_json[at] = (0, b"{}")
     # The summary's columns are large_string throughout (packs, parts, merges).
     return ChunkWords(
         totals,
@@ -90,7 +89,6 @@ def count_chunk(
         counts,
         counted.tallies,
         counted.tally_json,
-        counted.tally_sizes,
     )
 
 
@@ -98,8 +96,7 @@ class _Counted(NamedTuple):
     words: pa.Array  # distinct, in first-occurrence order
     counts: pa.Array
     tallies: list[dict[str, int]] | None = None
-    tally_json: list[bytes] | None = None
-    tally_sizes: list[int] | None = None
+    tally_json: list[tuple[int, bytes]] | None = None
 
 
 def _by_chunk(words: pa.ListArray, texts: int) -> _Counted:
@@ -126,7 +123,7 @@ def _by_record(words: pa.ListArray, texts: int, *, as_json: bool = False) -> _Co
     if as_json and not pc.any(pc.match_substring_regex(unique, _CONTROL)).as_py():
         objects = _json_objects(unique, word_of, pair_counts, ends)
         sizes = np.diff(ends, prepend=0).tolist()
-        return _Counted(unique, int64_array(sums), tally_json=objects, tally_sizes=sizes)
+        return _Counted(unique, int64_array(sums), tally_json=list(zip(sizes, objects)))
     names = unique.take(int64_array(word_of)).to_pylist()
     counts = pair_counts.tolist()
     tallies = []
@@ -157,7 +154,7 @@ def _json_objects(
     keys = pc.binary_join_element_wise(text('"'), quoted, text('":'), text(""))
     counts = int64_array(pair_counts).cast(pa.large_string())
     members = pc.binary_join_element_wise(keys.take(int64_array(word_of)), counts, text(""))
-    offsets = pa.array(np.concatenate([[0], ends]).astype(np.int64), pa.int64())
+    offsets = int64_array(np.concatenate([[0], ends]))
     joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, members), text(","))
     objects = pc.binary_join_element_wise(text("{"), joined, text("}"), text(""))
     written: list[bytes] = objects.cast(pa.large_binary()).to_pylist()

@@ -150,8 +150,8 @@ def analyze_records(
         counts: counting.WordCounts | None = None
         written: tuple[int, orjson.Fragment] | None = None  # unique words, word_counts as JSON
         if chunk is not None and chunk.tally_json is not None:
-            assert chunk.tally_sizes is not None
-            written = (chunk.tally_sizes[at], orjson.Fragment(chunk.tally_json[at]))
+            unique_words, json_tally = chunk.tally_json[at]
+            written = (unique_words, orjson.Fragment(json_tally))
         elif chunk is not None and chunk.tallies is not None:
             counts = counting.counts_of_tally(chunk.tallies[at], word_totals[at], count_options)
         elif chunk is None:

@@ -60,8 +60,7 @@ def check_json(texts: list[str], options: counting.CountOptions = WHITESPACE) ->
         assert chunk.tally_json is None and chunk.tallies == expected
         return
     assert chunk.tallies is None
-    assert chunk.tally_json == [orjson.dumps(tally) for tally in expected]
-    assert chunk.tally_sizes == [len(tally) for tally in expected]
+    assert chunk.tally_json == [(len(tally), orjson.dumps(tally)) for tally in expected]
 
 
 def test_unstripped_and_empty_texts() -> None:
