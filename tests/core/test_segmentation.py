@@ -131,7 +131,9 @@ _HAN_TEXT = st.lists(
     st.one_of(
         st.sampled_from(["物流很快", "好评", "质量好", "很", "，", "！", "。", " ", "iPhone15"]),
         st.text(alphabet="物流很快好评的我买了一个𠀀㐀〇々", max_size=6),
-        st.text(alphabet="ab1 ,.'!？\u0301\u093f\u200d👍🏽", max_size=4),
+        # Han symbols (radicals, marks: split first by script, then again without them)
+        st.text(alphabet="物流⺀⼀\U00016fe2\U00016ff0\U00016fe3", max_size=4),
+        st.text(alphabet="ab1 ,.'!？\u0301\u093e\u093f\u200d👍🏽", max_size=4),
         st.characters(codec="utf-8"),
     ),
     max_size=12,
@@ -143,6 +145,21 @@ def test_remembered_pieces_give_the_words_cutting_afresh_gives(text: str) -> Non
     expected = _han_words_uncached(text)
     assert segmentation.han_words(text) == expected  # remembers its pieces
     assert segmentation.han_words(text) == expected  # from what it remembered
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("物流⺀很快", ["物流", "很快"]),  # a radical is no word and cuts the run
+        ("⼀物流", ["物流"]),
+        # a radical and an alphabetic mark: one UAX #29 segment, a word
+        ("很快\u2e80\u093e好评", ["很快", "\u2e80\u093e", "好评"]),
+    ],
+)
+def test_a_han_symbol_splits_as_non_han(text: str, expected: list[str]) -> None:
+    segmentation.forget()
+    assert segmentation.han_words(text) == expected == _han_words_uncached(text)
+    assert not any("\u2e80" in run or "\u2f00" in run for run in segmentation._HAN_CUTS)
 
 
 def test_remembered_pieces_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
