@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     request_budget_s: float = Field(10.0, gt=0, description="Per-request time budget.")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="Real-time request body limit.")
 
-    batch_chunk_bytes: int = Field(1 << 20, ge=1024)
+    batch_chunk_bytes: int = Field(4 << 20, ge=1024)
     batch_max_in_flight: int = Field(4, ge=1)
     # Chunks read and not yet written out, answered ones waiting for an earlier, slower one:
     # the ingress's memory per upload (a chunk and its lines, a few MB each).

@@ -40,7 +40,7 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class BatchLimits:
-    chunk_bytes: int = 1 << 20  # a chunk closes once its frames reach this many bytes
+    chunk_bytes: int = 4 << 20  # a chunk closes once its frames reach this many bytes
     max_in_flight: int = 4  # chunks at the replicas at once: submitted and not yet answered
     # Chunks read and not yet written out (at least max_in_flight): an answered chunk waits
     # here for an earlier, slower one, while the next chunks go to the replicas that are free.

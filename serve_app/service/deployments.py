@@ -7,7 +7,7 @@ the whole list or as one value per text.
 
 Real-time methods are `async def`: a batch of short texts takes well under a millisecond, and
 running it on the replica's event loop saves Serve's hop to a worker thread and back
-(docs/performance.md). Bulk methods (`*_chunk`) stay synchronous: a ~1 MB chunk takes tens to
+(docs/performance.md). Bulk methods (`*_chunk`) stay synchronous: a ~4 MB chunk takes tens to
 hundreds of milliseconds, and in Serve's worker thread it shares the GIL with real-time calls
 instead of holding up the event loop they arrive on.
 

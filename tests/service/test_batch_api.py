@@ -14,7 +14,9 @@ from collections.abc import Iterator
 import httpx
 import orjson
 import pytest
+import yaml
 
+from serve_app.ops.launcher import DEFAULT_CONFIG
 from tests.support import Service, multipart
 
 pytestmark = pytest.mark.serve
@@ -220,13 +222,27 @@ def test_seed_mode_equals_the_original_script_on_generated_files(client: httpx.C
     assert {key: summary[key] for key in aggregate} == aggregate
 
 
+# The chunk size of the service under test (the default config's): the uploads below are a few
+# chunks long, so that several are in flight at once.
+def _chunk_bytes() -> int:
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    return int(config["applications"][0]["args"]["batch_chunk_bytes"])
+
+
+CHUNK_BYTES = _chunk_bytes()
+
+
 def test_many_chunks_come_back_in_input_order(client: httpx.Client) -> None:
-    # ~3 MB: several 1 MB chunks in flight at once, on more than one replica if scaled.
+    # ~3 chunks in flight at once, on more than one replica if scaled.
     rng = random.Random(3)
-    records = [{"id": i, "text": review(rng, rng.randint(1, 3000))} for i in range(800)]
+    records: list[dict[str, object]] = []
+    size = 0
+    while size < 3 * CHUNK_BYTES:
+        records.append({"id": len(records), "text": review(rng, rng.randint(1, 3000))})
+        size += len(orjson.dumps(records[-1])) + 1
     body = b"\n".join(orjson.dumps(r) for r in records)
     lines = post_batch(client, body, "application/x-ndjson", include="char_count")
-    assert [line["id"] for line in lines[:-1]] == list(range(800))
+    assert [line["id"] for line in lines[:-1]] == list(range(len(records)))
 
 
 def kill_one_replica(service: Service, deployment: str) -> subprocess.CompletedProcess[str]:
@@ -256,7 +272,7 @@ def test_a_chunk_is_retried_when_its_replica_is_killed(service: Service) -> None
     if service.ray_address is None:
         pytest.skip("the Ray address of the service under test is unknown")
     rng = random.Random(11)
-    n = 6000
+    n = 6000 * CHUNK_BYTES // (1 << 20)  # ~3.6 chunks: the kill finds some in flight
 
     def body() -> Iterator[bytes]:
         for i in range(n):
