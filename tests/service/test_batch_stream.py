@@ -36,6 +36,20 @@ def analyze(frames: list[Frame], options: BulkOptions = WHITESPACE) -> ChunkAnsw
     return analyze_chunk(frames, ParseOptions(), options)
 
 
+class InFlight:
+    """Calls at the replicas at once (`with in_flight:` around a call's work), and the most."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+
+    def __enter__(self) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+
+    def __exit__(self, *exc: object) -> None:
+        self.now -= 1
+
+
 def ndjson(records: list[object]) -> bytes:
     return b"".join((orjson.dumps(r) if not isinstance(r, bytes) else r) + b"\n" for r in records)
 
@@ -187,15 +201,11 @@ def test_an_error_that_is_not_retryable_is_not_retried() -> None:
 
 
 def test_in_flight_chunks_are_bounded() -> None:
-    running = 0
-    peak = 0
+    in_flight = InFlight()
 
     async def slow(frames: list[Frame]) -> ChunkAnswer:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.002)
-        running -= 1
+        with in_flight:
+            await asyncio.sleep(0.002)
         return analyze(frames)
 
     data = ndjson([{"text": "x" * 30} for _ in range(100)])
@@ -203,7 +213,7 @@ def test_in_flight_chunks_are_bounded() -> None:
         data, piece=4096, submit=slow, limits=BatchLimits(chunk_bytes=64, max_in_flight=3)
     )
     assert len(lines) == 101
-    assert peak <= 3
+    assert in_flight.peak <= 3
 
 
 def slow_first_chunk(limits: BatchLimits, chunks: int) -> tuple[int, list[dict[str, object]]]:
@@ -348,15 +358,12 @@ def test_a_chunk_sent_again_without_a_failed_document_waits_for_a_place_at_the_r
     second = ndjson([{"text": f"w{i}"} for i in range(40)])
     data = multipart([("files", "a.json", first), ("files", "b.jsonl", second)])
     sent: list[list[Frame]] = []  # the frames of each call, kept alive: their ids stay unique
-    running = peak = 0
+    in_flight = InFlight()
 
     async def submit(frames: list[Frame]) -> ChunkAnswer:
-        nonlocal running, peak
         sent.append(frames)
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.05 if len(sent) == 1 else 0.005)
-        running -= 1
+        with in_flight:
+            await asyncio.sleep(0.05 if len(sent) == 1 else 0.005)
         return analyze(frames)
 
     lines = collect(
@@ -370,7 +377,7 @@ def test_a_chunk_sent_again_without_a_failed_document_waits_for_a_place_at_the_r
     assert texts[:2] == ["v0", None] and texts[2:] == [f"w{i}" for i in range(40)]
     ids = [{id(frame) for frame in frames} for frames in sent]
     assert any(later < earlier for i, earlier in enumerate(ids) for later in ids[i + 1 :])
-    assert peak == 2
+    assert in_flight.peak == 2
 
 
 def test_an_upload_error_found_by_a_replica_ends_the_stream_after_the_lines_before_it() -> None:
