@@ -14,9 +14,8 @@ from collections.abc import Iterator
 import httpx
 import orjson
 import pytest
-import yaml
 
-from serve_app.ops.launcher import DEFAULT_CONFIG
+from serve_app.ops.launcher import LaunchOptions, load_config
 from tests.support import Service, multipart
 
 pytestmark = pytest.mark.serve
@@ -222,14 +221,9 @@ def test_seed_mode_equals_the_original_script_on_generated_files(client: httpx.C
     assert {key: summary[key] for key in aggregate} == aggregate
 
 
-# The chunk size of the service under test (the default config's): the uploads below are a few
-# chunks long, so that several are in flight at once.
-def _chunk_bytes() -> int:
-    config = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    return int(config["applications"][0]["args"]["batch_chunk_bytes"])
-
-
-CHUNK_BYTES = _chunk_bytes()
+# The chunk size of the service under test, read as `cleanserve up` reads its config: the
+# uploads below are a few chunks long, so that several are in flight at once.
+CHUNK_BYTES = int(load_config(LaunchOptions())["applications"][0]["args"]["batch_chunk_bytes"])
 
 
 def test_many_chunks_come_back_in_input_order(client: httpx.Client) -> None:
