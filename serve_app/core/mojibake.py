@@ -34,8 +34,10 @@ _MOJIBAKE_HINT = re.compile(
 # damage and some context around it go to ftfy; spans closer than the context merge, so a run
 # of mojibake is never cut, and a short text is still one span.
 _CONTEXT = 64
-# What the collapse at the end would change (NEL is left alone: as cp1252 it is "…").
-_BLANK_RUN = re.compile(r"[^\S\x85]{2,}|[^\S \x85]")
+# What the collapse at the end would change (NEL is left alone: as cp1252 it is "…"): a run of
+# two or more blanks, or one that is not a space. One class first, as above: 4.6 -> 2.6 us per
+# span against the alternation `[^\S\x85]{2,}|[^\S \x85]`, which `re` tries at every position.
+_BLANK_RUN = re.compile(r"[^\S\x85](?:[^\S\x85]+|(?<! ))")
 _MOJIBAKE_CHAR = frozenset(
     chr(c) for c in [*range(0x80, 0x100), *map(ord, "ŒœŠšŸŽžƒˆ˜–—‘’‚“”„†‡•…‰‹›€™\ufffd")]
 )

@@ -4,7 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from serve_app.core import mojibake
 from serve_app.core.cleaning import CleanOptions, clean
 
 CASES = json.loads((Path(__file__).parent / "references/ftfy/test_cases.json").read_text("utf-8"))
@@ -57,3 +60,23 @@ def test_mojibake_by_a_line_break_or_nbsp_is_fixed_before_lowercasing(text: str)
 def test_a_lost_nbsp_is_not_joined_with_the_line_break_after_it() -> None:
     # "â€" and a space is "†" (E2 80 A0) to ftfy; the line break after it still parts words
     assert clean("nice â€ \r\n2GB") == "nice † 2GB"
+
+
+def _blank_runs(text: str) -> list[tuple[int, int]]:
+    """What the collapse at the end changes, stated plainly: each maximal run of whitespace
+    (NEL aside) that is longer than one character or is not a space."""
+    runs, at = [], 0
+    while at < len(text):
+        end = at
+        while end < len(text) and text[end].isspace() and text[end] != "\x85":
+            end += 1
+        if end - at > 1 or (end - at == 1 and text[at] != " "):
+            runs.append((at, end))
+        at = max(end, at + 1)
+    return runs
+
+
+@given(st.text(alphabet=" \t\n\r\x0b\x0c\x85\xa0\u2028\u3000ab\u00c3", max_size=12))
+def test_blank_runs_are_the_whitespace_the_final_collapse_changes(text: str) -> None:
+    found = [m.span() for m in mojibake._BLANK_RUN.finditer(text)]
+    assert found == _blank_runs(text)
