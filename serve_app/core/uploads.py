@@ -147,11 +147,31 @@ def _answer(
     )
 
 
+# Below this many bytes, a chunk's first line says its lines are short (reviews): one split
+# in C is cheaper than a find per line. Longer ones (a whole file's word counts per line) are
+# cut as views, so the lines are copied once, by the join.
+_SHORT_LINE: Final = 2048
+
+
 def number_lines(lines: bytes, first: int) -> tuple[bytes, int]:
     """The lines with indices first, first + 1, ..., and the index after the last."""
     if not lines:
         return lines, first
-    tails = lines[len(_HEAD) :].split(_NEXT_HEAD)  # no raw newline inside a JSON line
-    end = first + len(tails)
-    heads = [b'{"index":%d,' % first, *(b'\n{"index":%d,' % i for i in range(first + 1, end))]
-    return b"".join([part for pair in zip(heads, tails, strict=True) for part in pair]), end
+    view = memoryview(lines)
+    start = len(_HEAD)
+    end = lines.find(_NEXT_HEAD, start)  # no raw newline inside a JSON line
+    if 0 <= end < _SHORT_LINE:
+        tails: list[bytes | memoryview] = list(lines.split(_NEXT_HEAD))
+        tails[0] = view[start:end]
+        stop = first + len(tails)
+        heads = [b'{"index":%d,' % first, *(b'\n{"index":%d,' % i for i in range(first + 1, stop))]
+        return b"".join([part for pair in zip(heads, tails, strict=True) for part in pair]), stop
+    pieces: list[bytes | memoryview] = [b'{"index":%d,' % first]
+    index = first
+    while end >= 0:
+        index += 1
+        pieces += (view[start:end], b'\n{"index":%d,' % index)
+        start = end + len(_NEXT_HEAD)
+        end = lines.find(_NEXT_HEAD, start)
+    pieces.append(view[start:])
+    return b"".join(pieces), index + 1

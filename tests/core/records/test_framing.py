@@ -248,3 +248,25 @@ def test_number_lines_gives_indices_in_order() -> None:
     assert numbered == b'{"index":41,"a":1}\n{"index":42,"b":"{\\"index\\":0,"}\n'
     assert end == 43
     assert number_lines(b"", 7) == (b"", 7)
+
+
+# Lines as replicas write them: JSON without a raw newline, index 0 first; short (reviews) or
+# long (a whole file's word counts), either side of where number_lines changes its method.
+_LINE = st.builds(
+    lambda text, width: b'{"index":0,"text":' + orjson.dumps(text * width) + b"}",
+    st.text(),
+    st.sampled_from([1, 40, 400]),
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(_LINE, min_size=1, max_size=30), st.integers(0, 10**9))
+def test_number_lines_numbers_every_line_as_a_plain_loop_does(
+    lines: list[bytes], first: int
+) -> None:
+    body = b"".join(line + b"\n" for line in lines)
+    expected = b"".join(
+        b'{"index":%d,' % (first + i) + line.removeprefix(b'{"index":0,') + b"\n"
+        for i, line in enumerate(lines)
+    )
+    assert number_lines(body, first) == (expected, first + len(lines))
