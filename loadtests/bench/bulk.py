@@ -156,13 +156,12 @@ def service_batch(
     name = name or f"batch-{mode}" + ("-summary" if summary_only else "")
     out = workdir / f"{name}.jsonl"
     cmd = batch_command(corpus, url, out, mode, summary_only=summary_only)
-    cpu = procs.CpuSplit(service_sid)
     # A wide, plain console: the summary table must come out on one line per row.
     env = {"COLUMNS": "100000", "TERM": "dumb", "NO_COLOR": "1"}
-    with procs.RssSampler(service_sid) as service_rss:
-        cpu.begin()
+    # Sampled, not two snapshots: autoscaling can stop a WordCounter before the upload ends.
+    with procs.RssSampler(service_sid) as service_rss, procs.CpuTracker(service_sid) as cpu:
         measured = procs.run_measured(cmd, log=workdir / f"{name}.log", env=env)
-        cores = cpu.end()
+    cores = cpu.cores()
     if measured.returncode != 0:
         raise BulkError(f"{name} exited {measured.returncode}:\n{tail(workdir / f'{name}.log')}")
     summary = parse_batch_table(measured.stdout)

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,61 +48,12 @@ def is_worker(label: str) -> bool:
     return any(marker in label for marker in WORKER_MARKERS)
 
 
-class CpuTracker:
-    """CPU seconds per process of a session over an interval, sampled every 0.2 s in a thread,
-    each process named by the first worker title it showed: a task worker is `ray::IDLE`
-    between tasks and a Ray Data actor is gone by the end, so one snapshot at each end (as
-    procs.CpuSplit takes) would miss or misname them."""
-
-    def __init__(self, sid: int) -> None:
-        self.sid = sid
-        self.first: dict[int, float] = {}
-        self.last: dict[int, float] = {}
-        self.names: dict[int, str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def sample(self, *, start: bool = False) -> None:
-        for proc in procs.session_processes(self.sid):
-            with contextlib.suppress(Exception):
-                times = proc.cpu_times()
-                cpu = times.user + times.system
-                name = procs.label(proc)
-                self.first.setdefault(proc.pid, cpu if start else 0.0)
-                self.last[proc.pid] = cpu
-                if proc.pid not in self.names or (
-                    is_worker(name) and not is_worker(self.names[proc.pid])
-                ):
-                    self.names[proc.pid] = name
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.2):
-            self.sample()
-
-    def __enter__(self) -> CpuTracker:
-        self.sample(start=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
-
-    def seconds(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for pid, cpu in self.last.items():
-            name = self.names[pid]
-            out[name] = out.get(name, 0.0) + cpu - self.first[pid]
-        return {name: round(value, 3) for name, value in sorted(out.items(), key=lambda i: -i[1])}
-
-
 IDLE_SAMPLE_S = 5.0
 
 
 def idle_cpu_per_s(sid: int) -> float:
     """CPU seconds per second that the service's processes use while no request is served."""
-    with CpuTracker(sid) as tracker:
+    with procs.CpuTracker(sid, prefer=is_worker) as tracker:
         started = time.perf_counter()
         time.sleep(IDLE_SAMPLE_S)
     return sum(tracker.seconds().values()) / (time.perf_counter() - started)
@@ -166,7 +116,7 @@ def service_job(
     idle_rate = idle_cpu_per_s(sid)
     with (
         procs.RssSampler(sid) as rss,
-        CpuTracker(sid) as cpu,
+        procs.CpuTracker(sid, prefer=is_worker) as cpu,
         JobClient(url, timeout_s=300) as client,
     ):
         started = time.perf_counter()

@@ -13,8 +13,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -101,34 +101,80 @@ def healthy(url: str, timeout_s: float = 5.0) -> bool:
     return False
 
 
-@dataclass(slots=True)
-class CpuSplit:
-    """CPU time per process label over an interval, as cores used (1.0 = one core busy)."""
+# What a Ray worker's title says before it becomes a replica or a task's worker, and between
+# tasks: no name for what its CPU did.
+_PLACEHOLDERS = frozenset({"IDLE", "python", "?"})
 
-    sid: int
-    _start: dict[int, tuple[str, float]] = field(default_factory=dict)
-    _started_at: float = 0.0
 
-    def _snapshot(self) -> dict[int, tuple[str, float]]:
-        snap = {}
+class CpuTracker:
+    """CPU seconds per process of a session over an interval, sampled every `interval_s` in a
+    thread. A process that ends meanwhile (a replica scaled down, a Ray Data actor done) keeps
+    what it used up to its last sample, which two snapshots, one at each end, would miss; one
+    that starts meanwhile counts all it used. Each process keeps the first name that says what
+    it is (a worker is `ray::IDLE` before it becomes a replica, and between tasks), or a later
+    one that `prefer` picks out (a job's workers)."""
+
+    def __init__(
+        self,
+        sid: int,
+        *,
+        prefer: Callable[[str], bool] = lambda _: False,
+        interval_s: float = 0.2,
+    ) -> None:
+        self.sid = sid
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.names: dict[int, str] = {}
+        self._prefer = prefer
+        self._interval_s = interval_s
+        self._started_at = 0.0
+        self._elapsed = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self, *, start: bool = False) -> None:
         for proc in session_processes(self.sid):
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
-                snap[proc.pid] = (label(proc), times.user + times.system)
-        return snap
+                cpu = times.user + times.system
+                name = label(proc)
+                self.first.setdefault(proc.pid, cpu if start else 0.0)
+                self.last[proc.pid] = cpu
+                old = self.names.get(proc.pid)
+                if (
+                    old is None
+                    or (old in _PLACEHOLDERS and name not in _PLACEHOLDERS)
+                    or (self._prefer(name) and not self._prefer(old))
+                ):
+                    self.names[proc.pid] = name
 
-    def begin(self) -> None:
-        self._start = self._snapshot()
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.sample()
+
+    def __enter__(self) -> CpuTracker:
+        self.sample(start=True)
         self._started_at = time.perf_counter()
+        self._thread.start()
+        return self
 
-    def end(self) -> dict[str, float]:
-        elapsed = time.perf_counter() - self._started_at
-        cores: dict[str, float] = {}
-        for pid, (name, cpu) in self._snapshot().items():
-            _, before = self._start.get(pid, (name, 0.0))  # started meanwhile: all of it counts
-            cores[name] = cores.get(name, 0.0) + (cpu - before) / elapsed
-        ranked = sorted(cores.items(), key=lambda item: -item[1])
-        return {name: round(value, 3) for name, value in ranked if value >= 0.005}
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+        self._elapsed = time.perf_counter() - self._started_at
+
+    def seconds(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid, cpu in self.last.items():
+            name = self.names[pid]
+            out[name] = out.get(name, 0.0) + cpu - self.first[pid]
+        return {name: round(value, 3) for name, value in sorted(out.items(), key=lambda i: -i[1])}
+
+    def cores(self) -> dict[str, float]:
+        """CPU seconds per second of the interval (1.0 = one core busy), per name."""
+        cores = {name: cpu / self._elapsed for name, cpu in self.seconds().items()}
+        return {name: round(value, 3) for name, value in cores.items() if value >= 0.005}
 
 
 class RssSampler:

@@ -92,18 +92,19 @@ def measure_point(
     conns: int,
     duration_s: float,
 ) -> dict[str, Any]:
-    splits = [procs.CpuSplit(s.sid) for s in (system, *others)]
-    for split in splits:
-        split.begin()
-    try:
-        result = loadgen.run(tool, system.url + endpoint, request_body(), connections=conns,
-                             duration_s=duration_s)  # fmt: skip
-    except loadgen.LoadError as exc:  # down (restarting?): a failed point, not a failed run
-        failed = str(exc).strip().splitlines()
-        result = loadgen.LoadResult(tool, conns, duration_s, 0, 0, 0, None, None)
-    else:
-        failed = []
-    cores, *idle = (split.end() for split in splits)
+    trackers = [procs.CpuTracker(s.sid, interval_s=1.0) for s in (system, *others)]
+    with contextlib.ExitStack() as stack:
+        for tracker in trackers:
+            stack.enter_context(tracker)
+        try:
+            result = loadgen.run(tool, system.url + endpoint, request_body(), connections=conns,
+                                 duration_s=duration_s)  # fmt: skip
+        except loadgen.LoadError as exc:  # down (restarting?): a failed point, not a failed run
+            failed = str(exc).strip().splitlines()
+            result = loadgen.LoadResult(tool, conns, duration_s, 0, 0, 0, None, None)
+        else:
+            failed = []
+    cores, *idle = (tracker.cores() for tracker in trackers)
     system_cores = sum(cores.values())
     if result.cpu_s is not None:
         cores["loadgen"] = round(result.cpu_s / result.duration_s, 3)
