@@ -41,8 +41,9 @@ def uvicorn_command(port: int, workers: int) -> list[str]:
 
 def replica_name(title: str) -> str | None:
     """The deployment of a replica's process title: ray::ServeReplica:cleanserve:Ingress, or
-    ...:WordCounter.initialize_and_get_metadata while it runs that method."""
-    if not title.startswith("ray::ServeReplica:"):
+    ...:WordCounter.initialize_and_get_metadata while it runs that method, or (seen while a
+    replica starts) SERVE_REPLICA::cleanserve#WordCounter#id:ServeReplica:cleanserve:WordCounter."""
+    if not title.startswith(("ray::ServeReplica:", "SERVE_REPLICA::")):
         return None
     return title.rsplit(":", 1)[-1].split(".", 1)[0]
 

@@ -74,3 +74,20 @@ def test_a_worker_is_named_by_what_it_became(monkeypatch: pytest.MonkeyPatch) ->
             fake.at = step
         tracker.sample()
     assert tracker.seconds() == {"_group_task": 3.0, "WordCounter": 2.0, "IDLE": 0.25}
+
+
+@pytest.mark.parametrize(
+    ("title", "name"),
+    [
+        ("ray::ServeReplica:cleanserve:Ingress", "Ingress"),
+        ("ray::ServeReplica:cleanserve:WordCounter.initialize_and_get_metadata", "WordCounter"),
+        (
+            "SERVE_REPLICA::cleanserve#WordCounter#mnznvd65:ServeReplica:cleanserve:WordCounter",
+            "WordCounter",
+        ),
+        ("ray::ServeController.listen_for_change", None),
+        ("ray::IDLE", None),
+    ],
+)
+def test_a_replica_is_named_by_its_deployment(title: str, name: str | None) -> None:
+    assert procs.replica_name(title) == name
