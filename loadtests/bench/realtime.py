@@ -92,6 +92,8 @@ def measure_point(
     conns: int,
     duration_s: float,
 ) -> dict[str, Any]:
+    # Sampled once a second: a point is 3-10 s of load on the same CPUs the sampler uses, and
+    # a replica that autoscaling stops meanwhile still counts up to its last sample.
     trackers = [procs.CpuTracker(s.sid, interval_s=1.0) for s in (system, *others)]
     with contextlib.ExitStack() as stack:
         for tracker in trackers:
