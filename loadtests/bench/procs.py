@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import httpx
 import psutil
@@ -102,12 +103,40 @@ def healthy(url: str, timeout_s: float = 5.0) -> bool:
     return False
 
 
+class _SessionSampler:
+    """Calls `sample()` over a session's processes on entering, every `interval_s` in a thread,
+    and on leaving."""
+
+    def __init__(self, sid: int, interval_s: float) -> None:
+        self.sid = sid
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self) -> object:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def __enter__(self) -> Self:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
 # What a Ray worker's title says before it becomes a replica or a task's worker, and between
 # tasks: no name for what its CPU did.
 _PLACEHOLDERS = frozenset({"IDLE", "python", "?"})
 
 
-class CpuTracker:
+class CpuTracker(_SessionSampler):
     """CPU seconds per process of a session over an interval, sampled every `interval_s` in a
     thread. A process that ends meanwhile (a replica scaled down, a Ray Data actor done) keeps
     what it used up to its last sample, which two snapshots, one at each end, would miss; one
@@ -122,18 +151,18 @@ class CpuTracker:
         prefer: Callable[[str], bool] = lambda _: False,
         interval_s: float = 0.2,
     ) -> None:
-        self.sid = sid
+        super().__init__(sid, interval_s)
         self.first: dict[int, float] = {}
         self.last: dict[int, float] = {}
         self.names: dict[int, str] = {}
         self._prefer = prefer
-        self._interval_s = interval_s
+        self._sampled = False
         self._started_at = 0.0
         self._elapsed = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def sample(self, *, start: bool = False) -> None:
+    def sample(self) -> None:
+        """The first sample is the start: what a process used before it does not count."""
+        start, self._sampled = not self._sampled, True
         for proc in session_processes(self.sid):
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
@@ -149,20 +178,13 @@ class CpuTracker:
                 ):
                     self.names[proc.pid] = name
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            self.sample()
-
-    def __enter__(self) -> CpuTracker:
-        self.sample(start=True)
+    def __enter__(self) -> Self:
+        super().__enter__()
         self._started_at = time.perf_counter()
-        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
+        super().__exit__(*exc)
         self._elapsed = time.perf_counter() - self._started_at
 
     def seconds(self) -> dict[str, float]:
@@ -178,19 +200,16 @@ class CpuTracker:
         return {name: round(value, 3) for name, value in cores.items() if value >= 0.005}
 
 
-class RssSampler:
+class RssSampler(_SessionSampler):
     """Sums the RSS of every process of a session every `interval_s`, in a thread; keeps the
     first sample (idle), the peak and which processes made the peak."""
 
     def __init__(self, sid: int, interval_s: float = 0.2) -> None:
-        self.sid = sid
-        self.interval_s = interval_s
+        super().__init__(sid, interval_s)
         self.idle_bytes = 0
         self.peak_bytes = 0
         self.peak_split: dict[str, int] = {}
         self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def sample(self) -> int:
         split: Counter[str] = Counter()
@@ -205,20 +224,6 @@ class RssSampler:
             self.peak_split = dict(split.most_common())
         self.samples += 1
         return total
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sample()
-
-    def __enter__(self) -> RssSampler:
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
 
 
 @dataclass(frozen=True, slots=True)

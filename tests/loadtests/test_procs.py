@@ -68,7 +68,7 @@ def test_a_worker_is_named_by_what_it_became(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(procs, "session_processes", lambda sid: fakes)
     monkeypatch.setattr(procs, "label", lambda proc: proc.timeline[proc.at][0])
     tracker = procs.CpuTracker(0, prefer=lambda name: name == "_group_task")
-    tracker.sample(start=True)
+    tracker.sample()  # the first sample is the start
     for step in (1, 2):
         for fake in fakes:
             fake.at = step
