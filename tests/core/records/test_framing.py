@@ -270,3 +270,21 @@ def test_number_lines_numbers_every_line_as_a_plain_loop_does(
         for i, line in enumerate(lines)
     )
     assert number_lines(body, first) == (expected, first + len(lines))
+
+
+# Any bytes after a first head, from pieces that make near-misses: a newline inside a line or at
+# the end, a head cut short, a head without its newline, lines either side of _SHORT_LINE.
+_PIECE = st.sampled_from(
+    [b"\n", b'{"index":0,', b'\n{"index":0', b'\n{"index":1,', b'{"', b",", b"x", b"y" * 3000]
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(_PIECE, max_size=40), st.integers(0, 10**9))
+def test_number_lines_cuts_where_a_newline_and_a_head_are(pieces: list[bytes], first: int) -> None:
+    # number_lines looks for newlines and checks the head after each: it must cut exactly where
+    # the whole "\n" + head is, as a search for both together (bytes.split) does.
+    body = b'{"index":0,' + b"".join(pieces)
+    tails = body.removeprefix(b'{"index":0,').split(b'\n{"index":0,')
+    expected = b"\n".join(b'{"index":%d,' % (first + i) + tail for i, tail in enumerate(tails))
+    assert number_lines(body, first) == (expected, first + len(tails))
